@@ -1,0 +1,141 @@
+# scripts/lab.d/common.sh — shared pieces of scripts/lab: logging, packages, PID files, the lab
+# network namespace, the apt proxy relay and the cached base rootfs. Sourced, never run.
+RUN=$LAB_DIR/run
+mkdir -p "$LAB_DIR" "$RUN"
+T0=$(date +%s%N)
+log() { printf '[lab %5ss] %s\n' "$(( ($(date +%s%N) - T0) / 100000000 ))" "$*" | sed -E 's/\[lab +([0-9]*)([0-9])s\]/[lab \1.\2s]/' >&2; }
+die() { echo "lab: error: $*" >&2; exit 1; }
+
+ensure_pkgs() {   # ensure_pkgs CMD:PKG ...  installs the Debian packages whose command is missing
+  local missing=() pair
+  for pair in "$@"; do command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >"$LAB_DIR/apt-install.log" 2>&1 || {
+    apt-get update -q >>"$LAB_DIR/apt-install.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >>"$LAB_DIR/apt-install.log" 2>&1 ||
+      die "apt-get install ${missing[*]} failed; see $LAB_DIR/apt-install.log"; }
+}
+
+# start_bg NAME CMD...   start CMD in the background, its PID recorded in $RUN/NAME.pid (no-op if alive)
+start_bg() {
+  local name=$1; shift
+  if alive "$name"; then return 0; fi
+  nohup "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# stop_pid NAME  ends the process recorded for NAME (TERM, then KILL after 5 s) and forgets it
+stop_pid() {
+  local f=$RUN/$1.pid pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+lab_key() {
+  mkdir -p "$LAB_DIR/ssh"; chmod 700 "$LAB_DIR/ssh"
+  [ -f "$LAB_DIR/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C groundup-lab -f "$LAB_DIR/ssh/id_ed25519"
+}
+
+netns_up() {
+  [ -e "/run/netns/$NS" ] || ip netns add "$NS"
+  ip -n "$NS" link set lo up
+  if ! ip -n "$NS" link show br0 >/dev/null 2>&1; then
+    ip -n "$NS" link add br0 type bridge
+    ip -n "$NS" addr add "$NET.1/24" dev br0
+  fi
+  ip -n "$NS" link set br0 up
+}
+netns_down() { if [ -e "/run/netns/$NS" ]; then ip netns del "$NS"; fi; }
+
+# apt-cacher-ng on 127.0.0.1:3142, relayed into the namespace at $NET.1:3142 through a unix socket
+apt_proxy_up() {
+  local A=$LAB_DIR/acng
+  mkdir -p "$A/conf" "$A/cache" "$A/log"
+  if [ ! -f "$A/conf/acng.conf" ]; then cp -a /etc/apt-cacher-ng/. "$A/conf/"; fi
+  echo "$MIRROR/" >"$A/conf/backends_debian"
+  start_bg acng /usr/sbin/apt-cacher-ng -c "$A/conf" ForeGround=1 BindAddress=127.0.0.1 Port=3142 \
+    CacheDir="$A/cache" LogDir="$A/log" PidFile="$A/pid" SocketPath="$A/sock"
+  start_bg relay-acng-host socat "UNIX-LISTEN:$RUN/acng.sock,fork,unlink-early" TCP:127.0.0.1:3142
+  start_bg relay-acng-ns nsenter --net="/run/netns/$NS" socat "TCP-LISTEN:3142,bind=$NET.1,reuseaddr,fork" "UNIX-CONNECT:$RUN/acng.sock"
+}
+relays_down() {
+  local f
+  for f in "$RUN"/relay-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
+  stop_pid acng
+  rm -f "$RUN"/*.sock
+}
+
+# The base Debian 12 rootfs, debootstrapped once and cached as $LAB_DIR/cache/rootfs-<flavour>.tar
+base_rootfs() {   # base_rootfs FLAVOUR EXTRA_PACKAGES -> prints the directory of the ready rootfs
+  local flavour=$1 extra=$2 cache=$LAB_DIR/cache dir=$LAB_DIR/base-$1
+  mkdir -p "$cache"
+  if [ -f "$dir/.groundup-ready" ]; then echo "$dir"; return 0; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  if [ -f "$cache/rootfs-$flavour.tar" ]; then
+    log "unpacking cached rootfs ($flavour)"
+    tar -C "$dir" -xf "$cache/rootfs-$flavour.tar"
+  else
+    log "debootstrap bookworm ($flavour), about 2 minutes, once"
+    debootstrap --variant=minbase \
+      --include=systemd,systemd-sysv,udev,dbus,openssh-server,iproute2,sudo,ca-certificates,kmod,iptables,procps,netbase,curl,gnupg,iputils-ping,less$extra \
+      bookworm "$dir" "$MIRROR" >"$LAB_DIR/debootstrap-$flavour.log" 2>&1 || die "debootstrap failed; see $LAB_DIR/debootstrap-$flavour.log"
+    configure_rootfs "$dir"
+    tar -C "$dir" -cf "$cache/rootfs-$flavour.tar.tmp" . && mv "$cache/rootfs-$flavour.tar.tmp" "$cache/rootfs-$flavour.tar"
+    log "rootfs cached: $(du -sh "$cache/rootfs-$flavour.tar" | cut -f1)"
+  fi
+  touch "$dir/.groundup-ready"
+  echo "$dir"
+}
+
+configure_rootfs() {   # what every test host shares: users, sshd, apt proxy, no host keys
+  local R=$1
+  printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
+  : >"$R/etc/machine-id"; rm -f "$R/var/lib/dbus/machine-id"
+  rm -f "$R"/etc/ssh/ssh_host_*
+  printf 'UseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n' >"$R/etc/ssh/sshd_config.d/lab.conf"
+  # users: root (key), ops (passwordless sudo), pwuser (sudo needs a password), ttyuser (sudo needs a tty)
+  chroot "$R" useradd -m -s /bin/bash ops
+  chroot "$R" useradd -m -s /bin/bash pwuser
+  chroot "$R" useradd -m -s /bin/bash ttyuser
+  echo 'pwuser:lab-password-not-secret' | chroot "$R" chpasswd
+  echo 'ttyuser:lab-password-not-secret' | chroot "$R" chpasswd
+  printf 'ops ALL=(ALL) NOPASSWD: ALL\npwuser ALL=(ALL) ALL\nDefaults:ttyuser requiretty\nttyuser ALL=(ALL) NOPASSWD: ALL\n' >"$R/etc/sudoers.d/lab"
+  chmod 440 "$R/etc/sudoers.d/lab"
+  chroot "$R" systemctl enable systemd-networkd >/dev/null 2>&1
+  chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
+    systemd-timesyncd.service >/dev/null 2>&1 || true
+  echo '# no DNS in the lab; apt uses the proxy by address' >"$R/etc/resolv.conf"
+  rm -f "$R/etc/apt/sources.list"
+  echo "deb $MIRROR bookworm main" >"$R/etc/apt/sources.list"
+  echo "Acquire::http::Proxy \"http://$NET.1:3142\";" >"$R/etc/apt/apt.conf.d/01proxy"
+  chroot "$R" apt-get clean; rm -rf "$R"/var/lib/apt/lists/*
+}
+
+# put the lab key into a host's root (authorized for root, ops, pwuser, ttyuser)
+authorize_key() {
+  local R=$1 u h
+  for u in root ops pwuser ttyuser; do
+    if [ $u = root ]; then h=$R/root; else h=$R/home/$u; fi
+    install -d -m700 "$h/.ssh"
+    install -m600 "$LAB_DIR/ssh/id_ed25519.pub" "$h/.ssh/authorized_keys"
+    if [ $u != root ]; then chroot "$R" chown -R "$u:$u" "/home/$u/.ssh"; fi
+  done
+}
+
+lab_status() {
+  local f any=0
+  for f in "$RUN"/*.pid; do
+    [ -e "$f" ] || continue
+    any=1
+    if kill -0 "$(cat "$f")" 2>/dev/null; then echo "up    $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "dead  $(basename "$f" .pid)"; fi
+  done
+  [ $any = 1 ] || echo "lab is down"
+  if [ -e "/run/netns/$NS" ]; then echo "netns $NS present"; fi
+}

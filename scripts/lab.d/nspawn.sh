@@ -1,0 +1,116 @@
+# scripts/lab.d/nspawn.sh — the default lab kind: systemd-nspawn hosts (see scripts/lab). Sourced.
+# Workarounds per ../shared/reference/test-hosts.md: nsenter (not ip netns exec), --register=no,
+# SYSTEMD_SECCOMP=0, writable v1 cgroups, a child cgroup per host, modprobe of built-ins via depmod.
+HOSTS=$LAB_DIR/hosts
+
+nspawn_up() {
+  local n=$1 i name addr lo
+  [ "$n" -ge 1 ] && [ "$n" -le 40 ] || die "nspawn lab: N must be 1..40 (got $n)"
+  ensure_pkgs debootstrap:debootstrap systemd-nspawn:systemd-container socat:socat \
+    /usr/sbin/apt-cacher-ng:apt-cacher-ng ssh-keygen:openssh-client nsenter:util-linux ip:iproute2
+  lab_key
+  local base; base=$(base_rootfs nspawn "")
+  netns_up
+  apt_proxy_up
+  : >"$LAB_DIR/known_hosts.tmp"
+  for i in $(seq 1 "$n"); do
+    name=lab-$i; addr=$NET.$((10 + i)); lo=127.0.77.$((10 + i))
+    host_up "$base" "$name" "$addr" "$i"
+    start_bg "relay-ssh-$name-ns" nsenter --net="/run/netns/$NS" socat "UNIX-LISTEN:$RUN/ssh-$name.sock,fork,unlink-early" "TCP:$addr:22"
+    start_bg "relay-ssh-$name-host" socat "TCP-LISTEN:2200,bind=$lo,reuseaddr,fork" "UNIX-CONNECT:$RUN/ssh-$name.sock"
+    echo "[$lo]:2200 $(cut -d' ' -f1,2 "$HOSTS/$name/merged/etc/ssh/ssh_host_ed25519_key.pub")" >>"$LAB_DIR/known_hosts.tmp"
+  done
+  mv "$LAB_DIR/known_hosts.tmp" "$LAB_DIR/known_hosts"
+  for i in $(seq 1 "$n"); do wait_ssh "127.0.77.$((10 + i))" "lab-$i"; done
+  write_lab_inventory "$n"
+  log "$n nspawn hosts ready; inventory: $REPO/inventory/lab.toml"
+}
+
+host_up() {   # host_up BASE NAME ADDR INDEX
+  local base=$1 name=$2 addr=$3 i=$4 H=$HOSTS/$2
+  if alive "nspawn-$name"; then return 0; fi
+  mkdir -p "$H/upper" "$H/work" "$H/merged"
+  mountpoint -q "$H/merged" || mount -t overlay overlay -o "lowerdir=$base,upperdir=$H/upper,workdir=$H/work" "$H/merged"
+  local M=$H/merged
+  echo "$name" >"$M/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost ip6-loopback\n' "$name" >"$M/etc/hosts"
+  mkdir -p "$M/etc/systemd/network" "$M/etc/systemd/system/sysinit.target.wants"
+  printf '[Match]\nName=host0\n[Network]\nAddress=%s/24\nGateway=%s\n' "$addr" "$NET.1" >"$M/etc/systemd/network/10-host0.network"
+  cat >"$M/etc/systemd/system/cgroup-v1-rw.service" <<'UNIT'
+[Unit]
+Description=Remount cgroup v1 controllers read-write (groundup nspawn test host)
+DefaultDependencies=no
+Before=sysinit.target containerd.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mount -o remount,rw /sys/fs/cgroup; for c in cpu cpuacct cpuset memory devices freezer blkio pids; do umount /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done'
+UNIT
+  ln -sf /etc/systemd/system/cgroup-v1-rw.service "$M/etc/systemd/system/sysinit.target.wants/cgroup-v1-rw.service"
+  local kv; kv=$(uname -r)
+  mkdir -p "$M/lib/modules/$kv"
+  printf '%s\n' kernel/fs/overlayfs/overlay.ko kernel/net/bridge/br_netfilter.ko kernel/drivers/net/vxlan/vxlan.ko \
+    kernel/net/netfilter/nf_conntrack.ko kernel/net/bridge/bridge.ko kernel/net/ipv4/ip_tables.ko >"$M/lib/modules/$kv/modules.builtin"
+  : >"$M/lib/modules/$kv/modules.order"
+  chroot "$M" depmod "$kv" 2>/dev/null || true
+  [ -f "$M/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$M/etc/ssh/ssh_host_ed25519_key"
+  authorize_key "$M"
+  start_bg "nspawn-$name" bash "$REPO/scripts/lab.d/nspawn-launch.sh" "$name" "$M" "$i"
+}
+
+wait_ssh() {   # bounded: 60 s per host
+  local lo=$1 name=$2 t
+  for t in $(seq 1 120); do
+    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=2 \
+        -o UserKnownHostsFile="$LAB_DIR/known_hosts" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
+      log "$name: ssh ready at $lo:2200"; return 0
+    fi
+    sleep 0.5
+  done
+  die "$name: sshd did not answer at $lo:2200 within 60 s; see $RUN/nspawn-$name.log"
+}
+
+write_lab_inventory() {
+  local n=$1 i roles
+  {
+    echo "# Written by scripts/lab up: $n systemd-nspawn Debian 12 hosts. SSH goes to loopback relays;"
+    echo "# internal_address is each host's address on the lab bridge (what the cluster uses)."
+    echo "[cluster]"
+    echo "name = \"lab\""
+    echo "kubernetes_version = \"1.36.3\""
+    echo "pod_subnet = \"10.244.0.0/16\""
+    echo "service_subnet = \"10.96.0.0/12\""
+    echo "dns_domain = \"cluster.local\""
+    echo ""
+    echo "[ssh]"
+    echo "user = \"root\""
+    echo "port = 2200"
+    echo "identity_file = \"$LAB_DIR/ssh/id_ed25519\""
+    echo "known_hosts = \"$LAB_DIR/known_hosts\""
+    for i in $(seq 1 "$n"); do
+      if [ "$i" = 1 ]; then roles='["control-plane", "etcd"]'; else roles='["worker"]'; fi
+      echo ""
+      echo "[[hosts]]"
+      echo "name = \"lab-$i\""
+      echo "address = \"127.0.77.$((10 + i))\""
+      echo "internal_address = \"$NET.$((10 + i))\""
+      echo "roles = $roles"
+    done
+  } >"$REPO/inventory/lab.toml"
+}
+
+nspawn_down() {
+  local f name
+  for f in "$RUN"/nspawn-*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid); name=${name#nspawn-}
+    stop_pid "nspawn-$name"
+  done
+  for f in "$HOSTS"/*/merged; do
+    [ -d "$f" ] || continue
+    if mountpoint -q "$f"; then umount "$f" || umount -l "$f"; fi
+  done
+  rm -rf "$HOSTS"
+  # the per-host child cgroups made by nspawn-launch.sh
+  find /sys/fs/cgroup -depth -type d -name 'gulab-*' -exec rmdir {} \; 2>/dev/null || true
+}

@@ -1,0 +1,81 @@
+//! The command line: clap types only. `main` parses, `commands` acts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::ProgressMode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "groundup",
+    version,
+    about = "Builds a kubeadm Kubernetes cluster on bare Linux hosts over SSH",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read-only: validate the inventory, connect, gather facts and run preflight checks.
+    Check(CheckArgs),
+    /// Run an ad-hoc command on every (or every --on) host.
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The inventory file.
+    #[arg(
+        short,
+        long,
+        env = "GROUNDUP_INVENTORY",
+        default_value = "inventory.toml"
+    )]
+    pub inventory: PathBuf,
+    /// Only these hosts: names, globs (`worker-*`) or roles (`@control-plane`), comma-separated.
+    #[arg(long)]
+    pub on: Option<String>,
+    /// How many hosts to work on at once (a sliding window).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// First contact: accept and record host keys not yet in known_hosts (changed keys are still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Result format on stdout.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// How progress is shown on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Where the per-run log file goes (default: $XDG_STATE_HOME/groundup/logs).
+    #[arg(long, env = "GROUNDUP_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Run the command as root (through `sudo -n` when the SSH user is not root).
+    #[arg(long)]
+    pub sudo: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,227 @@
+//! The SSH transport: one multiplexed OpenSSH master per host per run (the `openssh` crate with
+//! native-mux), reused for every command; honours ~/.ssh/config, the agent, ProxyJump and
+//! known_hosts. Strict host-key checking unless the run opted in to accepting new keys. This is
+//! the only module in groundup that knows SSH exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Mutex, OnceCell};
+
+use super::{
+    classify_sudo, remote_command, stdin_bytes, target, ConnectKind, ExecError, Output, Request,
+    Transport,
+};
+use crate::inventory::Host;
+
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    /// First contact: record unknown host keys (`StrictHostKeyChecking=accept-new`). Changed keys
+    /// are still refused.
+    pub accept_new_host_keys: bool,
+}
+
+type Slot = Arc<OnceCell<Result<Arc<Session>, ExecError>>>;
+
+pub struct SshTransport {
+    opts: SshOptions,
+    control_dir: tempfile::TempDir,
+    sessions: Mutex<HashMap<String, Slot>>,
+}
+
+impl SshTransport {
+    pub fn new(opts: SshOptions) -> std::io::Result<Self> {
+        // Short path: control sockets live here and unix socket paths are length-limited.
+        let control_dir = tempfile::Builder::new().prefix("gu-").tempdir_in("/tmp")?;
+        Ok(SshTransport {
+            opts,
+            control_dir,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn session(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
+        let slot = {
+            let mut map = self.sessions.lock().await;
+            map.entry(host.name.as_str().to_string())
+                .or_default()
+                .clone()
+        };
+        slot.get_or_init(|| self.connect(host)).await.clone()
+    }
+
+    async fn connect(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
+        let s = &host.ssh;
+        let mut b = SessionBuilder::default();
+        b.user(s.user.clone())
+            .port(s.port)
+            .connect_timeout(s.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(self.control_dir.path())
+            .known_hosts_check(if self.opts.accept_new_host_keys {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            });
+        if let Some(k) = &s.identity_file {
+            b.keyfile(k);
+        }
+        if let Some(k) = &s.known_hosts {
+            b.user_known_hosts_file(k);
+        }
+        if let Some(c) = &s.config {
+            b.config_file(c);
+        }
+        if let Some(j) = &s.jump_host {
+            b.jump_hosts([j]);
+        }
+        let started = Instant::now();
+        match b.connect_mux(&s.address).await {
+            Ok(session) => {
+                tracing::info!(host = %host.name, ms = started.elapsed().as_millis() as u64, "connected");
+                Ok(Arc::new(session))
+            }
+            Err(e) => {
+                let detail = error_chain(&e);
+                let reason = classify_connect(&detail);
+                tracing::warn!(host = %host.name, ?reason, detail = %detail, "connect failed");
+                Err(ExecError::Connect {
+                    target: target(host),
+                    reason,
+                    detail: last_line(&detail),
+                })
+            }
+        }
+    }
+
+    /// Closes every master connection (call once at the end of a run).
+    pub async fn close(&self) {
+        let slots: Vec<Slot> = self.sessions.lock().await.drain().map(|(_, v)| v).collect();
+        for slot in slots {
+            if let Some(Ok(session)) = slot.get() {
+                if let Ok(session) = Arc::try_unwrap(session.clone()) {
+                    let _ = session.close().await;
+                }
+            }
+        }
+    }
+}
+
+impl Transport for SshTransport {
+    async fn run(&self, host: &Host, req: &Request) -> Result<Output, ExecError> {
+        let session = self.session(host).await?;
+        let cmdline = remote_command(host, req);
+        let limit = req.timeout.unwrap_or(host.ssh.command_timeout);
+        let started = Instant::now();
+        let what = req.what.clone();
+        let disconnected = |e: openssh::Error| ExecError::Disconnected {
+            target: target(host),
+            what: what.clone(),
+            detail: error_chain(&e),
+        };
+
+        let mut child = session
+            .raw_command(&cmdline)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(disconnected)?;
+        let mut stdin = child.stdin().take();
+        let input = stdin_bytes(req).to_vec();
+        let writer = async move {
+            if let Some(w) = stdin.as_mut() {
+                // A remote side that exits early closes the pipe; its exit status tells the story.
+                let _ = w.write_all(&input).await;
+                let _ = w.shutdown().await;
+            }
+            drop(stdin);
+        };
+        // The remote `timeout` ends the command; this local limit only catches a hung connection.
+        let waited = tokio::time::timeout(limit + Duration::from_secs(15), async {
+            let ((), out) = tokio::join!(writer, child.wait_with_output());
+            out
+        })
+        .await;
+        let duration = started.elapsed();
+        let secs = limit.as_secs();
+        let out = match waited {
+            Err(_) => {
+                return Err(ExecError::Timeout {
+                    target: target(host),
+                    what: req.what.clone(),
+                    secs,
+                })
+            }
+            Ok(Err(e)) => return Err(disconnected(e)),
+            Ok(Ok(o)) => Output {
+                status: o.status.code(),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+                duration,
+            },
+        };
+        tracing::info!(
+            host = %host.name, what = %req.what, exit = ?out.status, ms = duration.as_millis() as u64,
+            stderr_tail = %out.stderr_tail(5), "command"
+        );
+        if out.status == Some(124) && duration + Duration::from_secs(1) >= limit {
+            return Err(ExecError::Timeout {
+                target: target(host),
+                what: req.what.clone(),
+                secs,
+            });
+        }
+        if let Some(e) = classify_sudo(host, req, &out) {
+            return Err(e);
+        }
+        Ok(out)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn last_line(s: &str) -> String {
+    s.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(s)
+        .to_string()
+}
+
+/// Classifies ssh's own words about a failed connection.
+pub fn classify_connect(detail: &str) -> ConnectKind {
+    let d = detail.to_ascii_lowercase();
+    if d.contains("remote host identification has changed") {
+        ConnectKind::HostKeyChanged
+    } else if d.contains("host key verification failed")
+        || d.contains("no ed25519 host key is known")
+        || d.contains("host key is known for")
+    {
+        ConnectKind::HostKeyUnknown
+    } else if d.contains("connection refused") {
+        ConnectKind::Refused
+    } else if d.contains("timed out") {
+        ConnectKind::Timeout
+    } else if d.contains("permission denied") || d.contains("too many authentication failures") {
+        ConnectKind::AuthFailed
+    } else if d.contains("could not resolve hostname") || d.contains("name or service not known") {
+        ConnectKind::NameResolution
+    } else {
+        ConnectKind::Other
+    }
+}

@@ -1,0 +1,181 @@
+//! The cluster inventory: loading a TOML file into validated, typed values. Owns the data model
+//! (cluster settings, SSH targets, hosts and roles) and the error reporting that points into the
+//! file. Touches no host and no network; `--on` selection lives in [`select`].
+
+mod error;
+mod names;
+mod raw;
+pub mod select;
+mod validate;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+pub use error::{InventoryError, Problem};
+pub use names::{ClusterName, HostName};
+
+/// A loaded and validated inventory: the whole cluster, whatever `--on` later selects.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub path: PathBuf,
+    pub cluster: Cluster,
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub name: ClusterName,
+    pub kubernetes_version: KubeVersion,
+    pub pod_subnet: IpNet,
+    pub service_subnet: IpNet,
+    pub dns_domain: String,
+    /// `host:port` of the API endpoint; `None` means the first control plane's node IP, port 6443.
+    pub control_plane_endpoint: Option<Endpoint>,
+    pub etcd: EtcdTopology,
+}
+
+/// A Kubernetes release pinned to the patch level (`1.36.3`); never "latest".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct KubeVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for KubeVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => write!(f, "[{v6}]:{}", self.port),
+            _ => write!(f, "{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Where etcd runs: on the control planes (kubeadm's local etcd) or on hosts of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EtcdTopology {
+    Stacked,
+    External,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    ControlPlane,
+    Etcd,
+    Worker,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::ControlPlane, Role::Etcd, Role::Worker];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ControlPlane => "control-plane",
+            Role::Etcd => "etcd",
+            Role::Worker => "worker",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: HostName,
+    pub ssh: SshTarget,
+    pub roles: Vec<Role>,
+    /// The address the cluster uses when it differs from the SSH address (second NIC, NAT, relay).
+    pub internal_address: Option<IpAddr>,
+    /// Explicit kubelet node IP; otherwise internal_address, the `iface` address, or the default route's.
+    pub node_ip: Option<IpAddr>,
+    pub iface: Option<String>,
+}
+
+impl Host {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+    /// Runs a kubelet (control planes and workers; external etcd members do not).
+    pub fn is_node(&self) -> bool {
+        self.has(Role::ControlPlane) || self.has(Role::Worker)
+    }
+    /// The node IP the inventory pins, if any (facts fill in the rest).
+    pub fn pinned_ip(&self) -> Option<IpAddr> {
+        self.node_ip.or(self.internal_address)
+    }
+}
+
+/// How to reach one host over SSH. Paths are absolute (resolved against the inventory's folder).
+#[derive(Debug, Clone, Serialize)]
+pub struct SshTarget {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_file: Option<PathBuf>,
+    pub jump_host: Option<String>,
+    pub known_hosts: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    /// Prefix privileged commands with `sudo -n` (default: when the user is not root).
+    pub sudo: bool,
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+    #[serde(with = "secs")]
+    pub command_timeout: Duration,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+impl Inventory {
+    /// Reads and validates an inventory file.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| InventoryError::io(path, e))?;
+        Self::parse(path, text)
+    }
+
+    /// Validates inventory text; `path` names it in errors and anchors relative paths.
+    pub fn parse(path: &Path, text: String) -> Result<Inventory, InventoryError> {
+        validate::validate(path, text)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name.as_str() == name)
+    }
+
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(move |h| h.has(role))
+    }
+
+    /// The etcd members, from the whole inventory.
+    pub fn etcd_members(&self) -> impl Iterator<Item = &Host> {
+        let role = match self.cluster.etcd {
+            EtcdTopology::Stacked => Role::ControlPlane,
+            EtcdTopology::External => Role::Etcd,
+        };
+        self.with_role(role)
+    }
+}

@@ -1,0 +1,60 @@
+//! The inventory file exactly as written: a serde mirror of the TOML with byte spans kept on every
+//! value that validation may need to point at. Unknown keys are rejected here (`deny_unknown_fields`).
+//! Owns no rules; `validate` turns this into an [`super::Inventory`].
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    pub cluster: S<RawCluster>,
+    #[serde(default)]
+    pub ssh: Option<S<RawSsh>>,
+    #[serde(default)]
+    pub hosts: Vec<S<RawHost>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: S<String>,
+    pub kubernetes_version: S<String>,
+    pub pod_subnet: Option<S<String>>,
+    pub service_subnet: Option<S<String>>,
+    pub dns_domain: Option<S<String>>,
+    pub control_plane_endpoint: Option<S<String>>,
+}
+
+/// SSH settings; the `[ssh]` table gives defaults, and the same keys on a host override them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSsh {
+    pub user: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub identity_file: Option<S<String>>,
+    pub jump_host: Option<S<String>>,
+    pub known_hosts: Option<S<String>>,
+    pub config: Option<S<String>>,
+    pub sudo: Option<S<bool>>,
+    pub connect_timeout: Option<S<u64>>,
+    pub command_timeout: Option<S<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: S<String>,
+    pub address: S<String>,
+    pub roles: S<Vec<S<String>>>,
+    pub internal_address: Option<S<String>>,
+    pub node_ip: Option<S<String>>,
+    pub iface: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub identity_file: Option<S<String>>,
+    pub jump_host: Option<S<String>>,
+    pub sudo: Option<S<bool>>,
+}

@@ -1,0 +1,15 @@
+//! groundup: builds a kubeadm Kubernetes cluster on bare Linux hosts over SSH.
+//!
+//! The pipeline is the architecture: `inventory` (load + validate) → `exec` (the only module that
+//! speaks SSH) → `facts` (one round trip per host, pure parsers) → `preflight` (pure checks) →
+//! `report` (the only place that prints) — glued together per command in `commands`.
+
+pub mod cli;
+pub mod commands;
+pub mod exec;
+pub mod exit;
+pub mod facts;
+pub mod inventory;
+pub mod logging;
+pub mod preflight;
+pub mod report;

@@ -1,0 +1,38 @@
+//! The groundup binary: parses the command line, runs the command, maps the outcome to an exit
+//! code (see `exit` and README "Exit codes"). Prints errors; everything else is in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use groundup::cli::{Cli, Command};
+use groundup::commands::{self, Failure};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(groundup::exit::INTERNAL);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(a) => commands::check::run(a).await,
+            Command::Exec(a) => commands::exec::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            match &f {
+                Failure::Inventory(e) => eprint!("{}", e.render_plain()),
+                other => eprintln!("error: {other}"),
+            }
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
