@@ -46,9 +46,8 @@ impl SshTransport {
     async fn session(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
         let slot = {
             let mut map = self.sessions.lock().await;
-            map.entry(host.name.as_str().to_string())
-                .or_default()
-                .clone()
+            // One master per SSH target: the same host reached as another user is another connection.
+            map.entry(target(host)).or_default().clone()
         };
         slot.get_or_init(|| self.connect(host)).await.clone()
     }

@@ -30,13 +30,14 @@ pub fn parse_manager(text: &str) -> Option<PackageManager> {
     }
 }
 
-/// Installed packages only (dpkg status `ii`); "not installed" lines are skipped.
+/// Installed packages only: dpkg's abbreviated status has the current state second (`ii`
+/// installed, `hi` installed and held); rpm's "not installed" lines have no tabs and are skipped.
 pub fn parse_packages(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| {
             let mut f = l.split('\t');
             let (name, version, status) = (f.next()?, f.next()?, f.next().unwrap_or(""));
-            (status.trim_end().starts_with("ii") && !version.is_empty())
+            (status.chars().nth(1) == Some('i') && !version.is_empty())
                 .then(|| (name.to_string(), version.to_string()))
         })
         .collect()

@@ -563,7 +563,7 @@ fn whole_cluster(
     } else {
         etcds.len()
     };
-    if members % 2 == 0 {
+    if members > 0 && members % 2 == 0 {
         cx.err(first_roles, format!("etcd would have {members} members; it needs an odd number"), "etcd quorum",
             Some(format!("use {} or {} etcd members: an even count tolerates no more failures than one fewer", members - 1, members + 1)));
     }
@@ -607,7 +607,8 @@ fn whole_cluster(
                 .checked_shl(u32::from(node_prefix - c.pod_subnet.prefix_len()))
                 .unwrap_or(u128::MAX);
             if ranges < nodes as u128 {
-                let need = node_prefix - (usize::BITS - (nodes - 1).leading_zeros()) as u8;
+                let need =
+                    node_prefix.saturating_sub((usize::BITS - (nodes - 1).leading_zeros()) as u8);
                 cx.err(span, format!("pod_subnet {} holds {ranges} node ranges (/{node_prefix} each) but the inventory has {nodes} nodes", c.pod_subnet),
                     "too small for this cluster", Some(format!("use a /{need} or larger")));
             }

@@ -1,0 +1,105 @@
+//! Facts parsers on captured output from every supported (and one refused) distribution.
+
+use groundup::facts::{self, CgroupVersion, OsFamily, PackageManager, Support};
+
+use crate::common::{fixture, root};
+
+#[test]
+fn every_fixture_parses_to_its_snapshot() {
+    let mut n = 0;
+    insta::glob!("../fixtures", "facts/*.txt", |path| {
+        let f = facts::parse(&std::fs::read_to_string(path).unwrap());
+        insta::assert_json_snapshot!(f);
+        n += 1;
+    });
+    assert!(
+        n >= 8,
+        "fixtures for Debian 12, Ubuntu 22.04/24.04, Rocky 9, Alma 9, CentOS Stream 9, CentOS 7"
+    );
+}
+
+#[test]
+fn distributions_map_to_their_family_or_are_refused() {
+    let family = |name: &str| match facts::parse(&fixture(&format!("facts/{name}.txt"))).support {
+        Support::Supported { family } => Ok(family),
+        Support::Unsupported { why } => Err(why),
+    };
+    assert_eq!(family("debian-12"), Ok(OsFamily::Debian));
+    assert_eq!(family("ubuntu-22.04"), Ok(OsFamily::Debian));
+    assert_eq!(family("ubuntu-24.04"), Ok(OsFamily::Debian));
+    assert_eq!(family("rocky-9"), Ok(OsFamily::Rhel));
+    assert_eq!(family("almalinux-9"), Ok(OsFamily::Rhel));
+    assert_eq!(family("centos-stream-9"), Ok(OsFamily::Rhel));
+    let why = family("centos-7").unwrap_err();
+    assert!(
+        why.contains("end of life")
+            && why.contains("cgroup v1")
+            && why.contains("Rocky or AlmaLinux 9"),
+        "{why}"
+    );
+}
+
+#[test]
+fn sections_carry_the_facts_that_preflight_needs() {
+    let u22 = facts::parse(&fixture("facts/ubuntu-22.04.txt"));
+    assert_eq!(u22.swap_devices, ["/swap.img"]);
+    assert_eq!(u22.memory.total_mb, 1967);
+    assert_eq!(u22.default_routes[0].iface, "enp0s3");
+    assert_eq!(
+        u22.interfaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>(),
+        ["enp0s3", "enp0s8"],
+        "lo and link-local left out"
+    );
+    assert_eq!(u22.cgroup, CgroupVersion::V2);
+
+    let u24 = facts::parse(&fixture("facts/ubuntu-24.04.txt"));
+    assert_eq!(
+        u24.packages.get("kubeadm").map(String::as_str),
+        Some("1.36.3-1.1"),
+        "held packages (dpkg `hi`) count as installed"
+    );
+    let api = u24.listening.iter().find(|l| l.port == 6443).unwrap();
+    assert_eq!(api.process.as_deref(), Some("kube-apiserver"));
+
+    let rocky = facts::parse(&fixture("facts/rocky-9.txt"));
+    assert_eq!(rocky.package_manager, Some(PackageManager::Dnf));
+    assert_eq!(
+        rocky.packages.keys().collect::<Vec<_>>(),
+        ["containerd.io"],
+        "rpm's `not installed` lines are skipped"
+    );
+
+    let c7 = facts::parse(&fixture("facts/centos-7.txt"));
+    assert_eq!(c7.package_manager, Some(PackageManager::Yum));
+    assert_eq!(c7.cgroup, CgroupVersion::V1);
+    assert_eq!(
+        c7.listening.iter().map(|l| l.port).collect::<Vec<_>>(),
+        [22, 25],
+        "the header line of old ss is skipped"
+    );
+
+    let deb = facts::parse(&fixture("facts/debian-12-containerd.txt"));
+    assert!(
+        deb.packages.contains_key("containerd") && deb.packages.contains_key("runc"),
+        "{:?}",
+        deb.packages
+    );
+}
+
+#[test]
+fn the_facts_script_is_one_script_with_a_marker_per_section() {
+    let s = facts::script();
+    let sections = facts::sections(&fixture("facts/debian-12.txt"));
+    for name in sections.keys() {
+        assert!(s.contains(&format!("@@groundup-fact:{name}")), "{name}");
+    }
+    assert_eq!(
+        sections.len(),
+        s.matches("@@groundup-fact:").count(),
+        "every section of the script is in the capture"
+    );
+    assert!(root().join("tests/fixtures/facts/debian-12.txt").exists());
+}

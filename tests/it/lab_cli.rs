@@ -1,0 +1,223 @@
+//! The `groundup` binary against the lab: check (exit 0, 3, 4), exec, inventory errors (exit 2),
+//! and the per-run log.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+use crate::common::{lab, root};
+
+fn groundup(log: &Path) -> Command {
+    let mut c = Command::cargo_bin("groundup").unwrap();
+    c.env("GROUNDUP_LOG_DIR", log).env("NO_COLOR", "1");
+    c
+}
+
+/// The lab inventory with `edit` applied, written to a temp dir.
+fn lab_variant(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    lab();
+    let text = std::fs::read_to_string(root().join("inventory/lab.toml")).unwrap();
+    let path = dir.join("inv.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+#[test]
+fn check_passes_on_the_lab_and_logs_every_command() {
+    lab();
+    let logs = tempfile::tempdir().unwrap();
+    let out = groundup(logs.path())
+        .args(["check", "-i"])
+        .arg(root().join("inventory/lab.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("check lab: 3 hosts, 0 unreachable, 0 failed"),
+        "{stdout}"
+    );
+    for h in ["lab-1", "lab-2", "lab-3"] {
+        assert!(
+            stdout.contains(&format!(
+                "{h}      os         ok      Debian GNU/Linux 12 (bookworm)"
+            )),
+            "{stdout}"
+        );
+    }
+    let log: String = std::fs::read_dir(logs.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    for h in ["lab-1", "lab-2", "lab-3"] {
+        assert!(
+            log.contains(&format!("host={h} what=gather facts exit=Some(0)")),
+            "{log}"
+        );
+    }
+    assert!(!log.contains("@@groundup-fact"), "scripts are never logged");
+}
+
+#[test]
+fn check_json_carries_facts_and_the_exit_code() {
+    lab();
+    let logs = tempfile::tempdir().unwrap();
+    let out = groundup(logs.path())
+        .args(["check", "--output", "json", "--progress", "none", "-i"])
+        .arg(root().join("inventory/lab.toml"))
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(v["summary"]["exit_code"], 0);
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
+    assert_eq!(v["hosts"][1]["facts"]["os"]["id"], "debian");
+    assert_eq!(v["hosts"][1]["facts"]["hostname"], "lab-2");
+    assert_eq!(
+        v["hosts"][2]["facts"]["interfaces"][0]["addresses"][0],
+        "10.77.0.13/24"
+    );
+}
+
+#[test]
+fn an_unreachable_host_gives_exit_3_while_the_others_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = lab_variant(dir.path(), |t| {
+        t + "\n[[hosts]]\nname = \"gone\"\naddress = \"127.0.77.99\"\nroles = [\"worker\"]\n"
+    });
+    let out = groundup(dir.path())
+        .args(["check", "-o", "json", "--progress", "none", "-i"])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&out.stdout);
+    let hosts = v["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 4);
+    assert!(hosts[..3]
+        .iter()
+        .all(|h| h["reachable"] == true && h["facts"]["os"]["id"] == "debian"));
+    assert_eq!(hosts[3]["reachable"], false);
+    assert_eq!(hosts[3]["error"]["reason"], "refused");
+}
+
+#[test]
+fn a_failed_preflight_check_gives_exit_4_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = lab_variant(dir.path(), |t| {
+        t.replace(
+            "internal_address = \"10.77.0.12\"",
+            "node_ip = \"10.77.0.99\"",
+        )
+    });
+    let out = groundup(dir.path())
+        .args(["check", "--progress", "none", "-i"])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("FAIL lab-2 node-ip: node_ip 10.77.0.99 is not configured on any interface of lab-2 (it has: host0 10.77.0.12)"), "{stdout}");
+    assert!(
+        stdout.contains("hint: set node_ip, internal_address or iface"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_works_through_sudo_and_explains_a_sudo_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let ops = lab_variant(dir.path(), |t| {
+        t.replace("user = \"root\"", "user = \"ops\"")
+    });
+    let out = groundup(dir.path())
+        .args(["check", "--progress", "none", "-i"])
+        .arg(&ops)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("privilege  ok      root via sudo -n as ops"),
+        "{stdout}"
+    );
+
+    let pw = lab_variant(dir.path(), |t| {
+        t.replace("user = \"root\"", "user = \"pwuser\"")
+    });
+    let out = groundup(dir.path())
+        .args(["check", "--progress", "none", "-i"])
+        .arg(&pw)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "reachable, but a check failed: {stdout}"
+    );
+    assert!(
+        stdout.contains("sudo on lab-1 (pwuser@127.0.77.11:2200) needs a password"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("NOPASSWD"), "{stdout}");
+}
+
+#[test]
+fn exec_runs_on_all_or_selected_hosts() {
+    lab();
+    let logs = tempfile::tempdir().unwrap();
+    let inv = root().join("inventory/lab.toml");
+    let out = groundup(logs.path())
+        .args(["exec", "--progress", "none", "-i"])
+        .arg(&inv)
+        .args(["--", "cat", "/etc/hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "lab-1 | lab-1\nlab-2 | lab-2\nlab-3 | lab-3\n"
+    );
+
+    let out = groundup(logs.path())
+        .args(["exec", "--progress", "none", "--on", "@worker", "-i"])
+        .arg(&inv)
+        .args(["--", "sh", "-c", "echo oops >&2; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed command is exit 1");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "lab-2 ! oops\nlab-2 : exit 3\nlab-3 ! oops\nlab-3 : exit 3\n"
+    );
+}
+
+#[test]
+fn an_invalid_inventory_gives_exit_2_and_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = lab_variant(dir.path(), |t| {
+        t.replace("name = \"lab-2\"", "name = \"Lab_2\"")
+    });
+    let out = groundup(dir.path())
+        .args(["check", "-i"])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("host name `Lab_2` contains the uppercase letter `L`"),
+        "{err}"
+    );
+    assert!(err.contains("inv.toml:23:8]"), "{err}");
+    assert!(err.contains("try `lab-2`"), "{err}");
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary. Modules by area; tests named after behaviour.
+//! `lab_*` modules need the real test hosts from `scripts/lab up` and fail (never skip) without them.
+
+mod common;
+mod facts;
+mod inventory;
+mod lab_cli;
+mod lab_transport;
+mod preflight;
+mod window;
