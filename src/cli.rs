@@ -45,6 +45,15 @@ pub struct Common {
     /// First contact: accept and record host keys not yet in known_hosts (changed keys are still refused).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Keep SSH masters this many seconds after the run so the next run skips the handshake
+    /// (0: close them at the end). They live in a private directory ($XDG_RUNTIME_DIR/groundup/ssh).
+    #[arg(
+        long,
+        env = "GROUNDUP_SSH_PERSIST",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub ssh_persist: u64,
     /// Result format on stdout.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -72,9 +72,11 @@ relays_down() {
   rm -f "$RUN"/*.sock
 }
 
-# The base Debian 12 rootfs, debootstrapped once and cached as $LAB_DIR/cache/rootfs-<flavour>.tar
+# The base Debian 12 rootfs, debootstrapped once and cached as $LAB_DIR/cache/rootfs-<flavour>-v<N>.tar.
+# Bump IMAGE_VERSION whenever configure_rootfs or the package list changes, so no stale image is reused.
+IMAGE_VERSION=1
 base_rootfs() {   # base_rootfs FLAVOUR EXTRA_PACKAGES -> prints the directory of the ready rootfs
-  local flavour=$1 extra=$2 cache=$LAB_DIR/cache dir=$LAB_DIR/base-$1
+  local flavour=$1-v$IMAGE_VERSION extra=$2 cache=$LAB_DIR/cache dir=$LAB_DIR/base-$1-v$IMAGE_VERSION
   mkdir -p "$cache"
   if [ -f "$dir/.groundup-ready" ]; then echo "$dir"; return 0; fi
   rm -rf "$dir"; mkdir -p "$dir"

@@ -7,7 +7,7 @@ pub mod exec;
 use std::path::PathBuf;
 
 use crate::cli::Common;
-use crate::exec::openssh::{SshOptions, SshTransport};
+use crate::exec::openssh::{persist, SshOptions, SshTransport};
 use crate::exit;
 use crate::inventory::{select::select, Host, Inventory, InventoryError};
 use crate::report::{self, Reporter};
@@ -63,6 +63,10 @@ impl Run {
         tracing::info!(inventory = %c.inventory.display(), hosts = targets.len(), command, "run started");
         let transport = SshTransport::new(SshOptions {
             accept_new_host_keys: c.accept_new_host_keys,
+            persist: Some((
+                persist::default_dir(),
+                std::time::Duration::from_secs(c.ssh_persist),
+            )),
         })
         .map_err(|e| Failure::Internal(format!("cannot create the SSH control directory: {e}")))?;
         let (reporter, renderer) = report::start(c.progress);

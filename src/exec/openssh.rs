@@ -1,13 +1,19 @@
 //! The SSH transport: one multiplexed OpenSSH master per host per run (the `openssh` crate with
 //! native-mux), reused for every command; honours ~/.ssh/config, the agent, ProxyJump and
-//! known_hosts. Strict host-key checking unless the run opted in to accepting new keys. This is
-//! the only module in groundup that knows SSH exists.
+//! known_hosts. Strict host-key checking unless the run opted in to accepting new keys. Masters
+//! may outlive a run for a short idle time (ControlPersist) so the next run skips the handshake;
+//! see [`persist`]. This is the only module in groundup that knows SSH exists.
+
+pub mod persist;
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use persist::ControlRoot;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, OnceCell};
 
@@ -22,25 +28,39 @@ pub struct SshOptions {
     /// First contact: record unknown host keys (`StrictHostKeyChecking=accept-new`). Changed keys
     /// are still refused.
     pub accept_new_host_keys: bool,
+    /// Keep masters for this idle time after the run, in this private directory, and reuse them.
+    pub persist: Option<(PathBuf, Duration)>,
 }
 
 type Slot = Arc<OnceCell<Result<Arc<Session>, ExecError>>>;
 
 pub struct SshTransport {
     opts: SshOptions,
-    control_dir: tempfile::TempDir,
+    root: ControlRoot,
     sessions: Mutex<HashMap<String, Slot>>,
 }
 
 impl SshTransport {
     pub fn new(opts: SshOptions) -> std::io::Result<Self> {
-        // Short path: control sockets live here and unix socket paths are length-limited.
-        let control_dir = tempfile::Builder::new().prefix("gu-").tempdir_in("/tmp")?;
+        let root = ControlRoot::new(opts.persist.as_ref())?;
         Ok(SshTransport {
             opts,
-            control_dir,
+            root,
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A live persisted master for `host`, if there is one.
+    async fn resume(&self, host: &Host) -> Option<Session> {
+        let ctl = self.root.recorded(host)?;
+        let session = Session::resume_mux(ctl.into_boxed_path(), None);
+        match session.check().await {
+            Ok(()) => Some(session),
+            Err(_) => {
+                self.root.forget(host);
+                None
+            }
+        }
     }
 
     async fn session(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
@@ -53,13 +73,20 @@ impl SshTransport {
     }
 
     async fn connect(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
+        if let Some(session) = self.resume(host).await {
+            tracing::info!(host = %host.name, "reusing persisted master");
+            return Ok(Arc::new(session));
+        }
         let s = &host.ssh;
         let mut b = SessionBuilder::default();
         b.user(s.user.clone())
             .port(s.port)
             .connect_timeout(s.connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(self.control_dir.path())
+            .control_directory(self.root.dir())
+            .control_persist(ControlPersist::IdleFor(
+                NonZeroUsize::new(self.root.idle_secs() as usize).unwrap_or(NonZeroUsize::MIN),
+            ))
             .known_hosts_check(if self.opts.accept_new_host_keys {
                 KnownHosts::Add
             } else {
@@ -81,6 +108,9 @@ impl SshTransport {
         match b.connect_mux(&s.address).await {
             Ok(session) => {
                 tracing::info!(host = %host.name, ms = started.elapsed().as_millis() as u64, "connected");
+                if let Err(e) = self.root.record(host, session.control_socket()) {
+                    tracing::warn!(host = %host.name, error = %e, "cannot record the master for reuse");
+                }
                 Ok(Arc::new(session))
             }
             Err(e) => {
@@ -96,14 +126,33 @@ impl SshTransport {
         }
     }
 
-    /// Closes every master connection (call once at the end of a run).
+    /// Ends the run's use of every master (call once at the end): persisted masters are left to
+    /// their idle timer, the others are closed now.
     pub async fn close(&self) {
         let slots: Vec<Slot> = self.sessions.lock().await.drain().map(|(_, v)| v).collect();
         for slot in slots {
-            if let Some(Ok(session)) = slot.get() {
-                if let Ok(session) = Arc::try_unwrap(session.clone()) {
-                    let _ = session.close().await;
-                }
+            let Ok(slot) = Arc::try_unwrap(slot) else {
+                continue;
+            };
+            let Some(Ok(session)) = slot.into_inner() else {
+                continue;
+            };
+            let Ok(session) = Arc::try_unwrap(session) else {
+                continue;
+            };
+            match &self.root {
+                ControlRoot::Persistent { .. } => drop(session.detach()),
+                ControlRoot::PerRun(_) => drop(session.close().await),
+            }
+        }
+    }
+
+    /// Closes every persisted master of this transport's hosts now (for `--ssh-persist 0` runs
+    /// after persisted ones, and for tests).
+    pub async fn close_persisted(&self, hosts: &[Host]) {
+        for h in hosts {
+            if let Some(session) = self.resume(h).await {
+                let _ = session.close().await;
             }
         }
     }

@@ -9,7 +9,10 @@ use crate::common::{lab, root};
 
 fn groundup(log: &Path) -> Command {
     let mut c = Command::cargo_bin("groundup").unwrap();
-    c.env("GROUNDUP_LOG_DIR", log).env("NO_COLOR", "1");
+    // Each test gets fresh masters; persistence has its own tests.
+    c.env("GROUNDUP_LOG_DIR", log)
+        .env("NO_COLOR", "1")
+        .env("GROUNDUP_SSH_PERSIST", "0");
     c
 }
 

@@ -141,6 +141,7 @@ async fn an_unknown_host_key_is_refused_unless_first_contact_is_allowed() {
 
     let tofu = SshTransport::new(SshOptions {
         accept_new_host_keys: true,
+        persist: None,
     })
     .unwrap();
     tofu.run(&h, &Request::script("t", "true")).await.unwrap();
@@ -179,6 +180,7 @@ async fn a_changed_host_key_is_refused_even_with_first_contact_allowed() {
     h.ssh.known_hosts = Some(kh);
     let t = SshTransport::new(SshOptions {
         accept_new_host_keys: true,
+        persist: None,
     })
     .unwrap();
     let err = t.run(&h, &Request::script("t", "true")).await.unwrap_err();
@@ -282,4 +284,81 @@ async fn many_commands_share_one_master_connection() {
         "one SSH connection (one sshd session process) for 9 commands"
     );
     t.close().await;
+}
+
+/// The client port sshd sees: the same port means the same TCP connection, i.e. the same master.
+async fn client_port(t: &SshTransport, h: &Host) -> String {
+    let out = t
+        .run(
+            h,
+            &Request::script("port", "echo $SSH_CONNECTION").unprivileged(),
+        )
+        .await
+        .unwrap();
+    out.stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn masters_persist_across_runs_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let persist = Some((dir.path().join("ssh"), Duration::from_secs(30)));
+    let h = as_user(host(0), "ttyuser");
+    let opts = || SshOptions {
+        accept_new_host_keys: false,
+        persist: persist.clone(),
+    };
+
+    let first = SshTransport::new(opts()).unwrap();
+    let a = client_port(&first, &h).await;
+    first.close().await;
+    let second = SshTransport::new(opts()).unwrap();
+    assert_eq!(
+        client_port(&second, &h).await,
+        a,
+        "the second run reuses the first run's master"
+    );
+    second.close().await;
+
+    let fresh = transport();
+    assert_ne!(
+        client_port(&fresh, &h).await,
+        a,
+        "without persistence every run has its own master"
+    );
+    fresh.close().await;
+
+    let closer = SshTransport::new(opts()).unwrap();
+    closer.close_persisted(std::slice::from_ref(&h)).await;
+    let after = SshTransport::new(opts()).unwrap();
+    assert_ne!(
+        client_port(&after, &h).await,
+        a,
+        "a closed master is not resumed"
+    );
+    after.close_persisted(std::slice::from_ref(&h)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persist_directory_of_another_user_is_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssh_dir = dir.path().join("ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::os::unix::fs::chown(&ssh_dir, Some(65534), Some(65534)).unwrap();
+    let h = as_user(host(2), "ttyuser");
+    let t = SshTransport::new(SshOptions {
+        accept_new_host_keys: false,
+        persist: Some((ssh_dir.clone(), Duration::from_secs(30))),
+    })
+    .unwrap();
+    client_port(&t, &h).await;
+    t.close().await;
+    assert_eq!(
+        std::fs::read_dir(&ssh_dir).unwrap().count(),
+        0,
+        "nothing was put in a directory we do not own"
+    );
 }

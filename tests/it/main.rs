@@ -5,6 +5,7 @@ mod common;
 mod facts;
 mod inventory;
 mod lab_cli;
+mod lab_fanout;
 mod lab_transport;
 mod preflight;
 mod window;
