@@ -29,12 +29,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// The inventory file.
-    #[arg(
-        short,
-        long,
-        env = "GROUNDUP_INVENTORY",
-        default_value = "inventory.toml"
-    )]
+    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
     pub inventory: PathBuf,
     /// Only these hosts: names, globs (`worker-*`) or roles (`@control-plane`), comma-separated.
     #[arg(long)]
@@ -47,12 +42,7 @@ pub struct Common {
     pub accept_new_host_keys: bool,
     /// Keep SSH masters this many seconds after the run so the next run skips the handshake
     /// (0: close them at the end). They live in a private directory ($XDG_RUNTIME_DIR/groundup/ssh).
-    #[arg(
-        long,
-        env = "GROUNDUP_SSH_PERSIST",
-        default_value_t = 60,
-        value_name = "SECS"
-    )]
+    #[arg(long, env = "GROUNDUP_SSH_PERSIST", default_value_t = 60, value_name = "SECS")]
     pub ssh_persist: u64,
     /// Result format on stdout.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]

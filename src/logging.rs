@@ -20,16 +20,10 @@ pub fn init(dir: &Path, command: &str) -> std::io::Result<PathBuf> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let path = dir.join(format!(
-        "groundup-{command}-{secs}-{}.log",
-        std::process::id()
-    ));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GROUNDUP_LOG")
-        .unwrap_or_else(|_| "info,openssh=warn".into());
+    let path = dir.join(format!("groundup-{command}-{secs}-{}.log", std::process::id()));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("GROUNDUP_LOG").unwrap_or_else(|_| "info,openssh=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_writer(Mutex::new(file))
         .with_ansi(false)

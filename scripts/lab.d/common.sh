@@ -17,23 +17,35 @@ ensure_pkgs() {   # ensure_pkgs CMD:PKG ...  installs the Debian packages whose 
       die "apt-get install ${missing[*]} failed; see $LAB_DIR/apt-install.log"; }
 }
 
-# start_bg NAME CMD...   start CMD in the background, its PID recorded in $RUN/NAME.pid (no-op if alive)
+# A process is identified by its PID *and* its start time (field 22 of /proc/PID/stat), so a PID
+# recycled after the lab's processes died (a reboot, a stopped session) is never taken for ours.
+# A zombie (state Z: exited, not yet reaped by its parent) counts as gone.
+starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+running() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1); [ -n "$st" ] && [ "$st" != Z ]; }
+
+# start_bg NAME CMD...   start CMD in the background, recorded in $RUN/NAME.pid (no-op if alive)
 start_bg() {
-  local name=$1; shift
+  local name=$1 pid; shift
   if alive "$name"; then return 0; fi
   nohup "$@" >"$RUN/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN/$name.pid"
+  pid=$!
+  echo "$pid $(starttime "$pid")" >"$RUN/$name.pid"
 }
-alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+alive() {
+  local pid st
+  [ -f "$RUN/$1.pid" ] || return 1
+  read -r pid st <"$RUN/$1.pid"
+  [ -n "$pid" ] && [ -n "$st" ] && [ "$(starttime "$pid")" = "$st" ] && running "$pid"
+}
 # stop_pid NAME  ends the process recorded for NAME (TERM, then KILL after 5 s) and forgets it
 stop_pid() {
   local f=$RUN/$1.pid pid
   [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  pid=$(cut -d' ' -f1 "$f")
+  if alive "$1"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+    if alive "$1"; then kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$f"
 }
@@ -136,7 +148,7 @@ lab_status() {
   for f in "$RUN"/*.pid; do
     [ -e "$f" ] || continue
     any=1
-    if kill -0 "$(cat "$f")" 2>/dev/null; then echo "up    $(basename "$f" .pid) (pid $(cat "$f"))"; else echo "dead  $(basename "$f" .pid)"; fi
+    if alive "$(basename "$f" .pid)"; then echo "up    $(basename "$f" .pid) (pid $(cut -d' ' -f1 "$f"))"; else echo "dead  $(basename "$f" .pid)"; fi
   done
   [ $any = 1 ] || echo "lab is down"
   if [ -e "/run/netns/$NS" ]; then echo "netns $NS present"; fi

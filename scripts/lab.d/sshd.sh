@@ -62,7 +62,19 @@ CFG
 
 sshd_down() {
   local f
+  local f name pid kids=()
+  # The per-connection sshd processes a listener forked would outlive it: end them first, while
+  # their listener is alive to reap them, then the listeners.
+  for f in "$RUN"/sshd-*.pid; do
+    name=$(basename "$f" .pid)
+    if [ -e "$f" ] && alive "$name"; then pid=$(cut -d' ' -f1 "$f"); kids+=($(pgrep -P "$pid" || true)); fi
+  done
+  if [ ${#kids[@]} -gt 0 ]; then kill -TERM "${kids[@]}" 2>/dev/null || true; sleep 0.5; fi
   for f in "$RUN"/sshd-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
-  if [ -f "$SSHD_DIR/.made-user" ]; then userdel gulab 2>/dev/null || true; rm -f "$SSHD_DIR/.made-user"; fi
+  if [ -f "$SSHD_DIR/.made-user" ]; then
+    for _ in $(seq 1 50); do pgrep -u gulab >/dev/null || break; sleep 0.1; done
+    userdel gulab 2>/dev/null || log "could not remove user gulab (still has processes?)"
+    rm -f "$SSHD_DIR/.made-user"
+  fi
   return 0
 }

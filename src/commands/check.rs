@@ -87,25 +87,24 @@ pub async fn check<T: Transport>(
         title: "gather facts".into(),
         hosts: targets.len(),
     });
-    let gathered: Vec<Result<HostFacts, ExecError>> =
-        window::for_each(targets, parallel, |h| async move {
-            r.send(Event::HostStart {
-                host: h.name.to_string(),
-                what: "gathering facts".into(),
-            });
-            let res = facts::gather(t, h).await;
-            let detail = match &res {
-                Ok(f) => f.facts.os.pretty_name.clone(),
-                Err(e) => e.to_string(),
-            };
-            r.send(Event::HostDone {
-                host: h.name.to_string(),
-                ok: res.is_ok(),
-                detail,
-            });
-            res
-        })
-        .await;
+    let gathered: Vec<Result<HostFacts, ExecError>> = window::for_each(targets, parallel, |h| async move {
+        r.send(Event::HostStart {
+            host: h.name.to_string(),
+            what: "gathering facts".into(),
+        });
+        let res = facts::gather(t, h).await;
+        let detail = match &res {
+            Ok(f) => f.facts.os.pretty_name.clone(),
+            Err(e) => e.to_string(),
+        };
+        r.send(Event::HostDone {
+            host: h.name.to_string(),
+            ok: res.is_ok(),
+            detail,
+        });
+        res
+    })
+    .await;
 
     let mut hosts = Vec::new();
     let mut answered: Vec<(&Host, &HostFacts)> = Vec::new();
@@ -125,11 +124,7 @@ pub async fn check<T: Transport>(
                 });
             }
             Err(e) => {
-                let check = if e.is_unreachable() {
-                    "connect"
-                } else {
-                    "privilege"
-                };
+                let check = if e.is_unreachable() { "connect" } else { "privilege" };
                 hosts.push(HostReport {
                     name: h.name.to_string(),
                     address,

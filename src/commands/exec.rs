@@ -34,10 +34,7 @@ pub async fn run(args: ExecArgs) -> Result<u8, Failure> {
     let run = Run::start(&args.common, "exec")?;
     let script = format!("{}\n", shell_words::join(&args.command));
     let mut req = Request::script(
-        format!(
-            "exec {}",
-            args.command.first().map(String::as_str).unwrap_or("")
-        ),
+        format!("exec {}", args.command.first().map(String::as_str).unwrap_or("")),
         script,
     );
     if !args.sudo {
@@ -146,10 +143,9 @@ pub fn render_text(results: &[ExecResult]) -> String {
                     out.push_str(&format!("{} : exit {}\n", r.host, status(o)));
                 }
             }
-            Outcome::Error { message, hint, .. } => out.push_str(&format!(
-                "{} : error: {message}\n{} : hint: {hint}\n",
-                r.host, r.host
-            )),
+            Outcome::Error { message, hint, .. } => {
+                out.push_str(&format!("{} : error: {message}\n{} : hint: {hint}\n", r.host, r.host))
+            }
         }
     }
     out

@@ -50,10 +50,7 @@ impl Run {
             .into_iter()
             .cloned()
             .collect();
-        let log_dir = c
-            .log_dir
-            .clone()
-            .unwrap_or_else(crate::logging::default_dir);
+        let log_dir = c.log_dir.clone().unwrap_or_else(crate::logging::default_dir);
         let log_path = crate::logging::init(&log_dir, command).map_err(|e| {
             Failure::Internal(format!(
                 "cannot write the run log in `{}`: {e} (use --log-dir)",
@@ -63,10 +60,7 @@ impl Run {
         tracing::info!(inventory = %c.inventory.display(), hosts = targets.len(), command, "run started");
         let transport = SshTransport::new(SshOptions {
             accept_new_host_keys: c.accept_new_host_keys,
-            persist: Some((
-                persist::default_dir(),
-                std::time::Duration::from_secs(c.ssh_persist),
-            )),
+            persist: Some((persist::default_dir(), std::time::Duration::from_secs(c.ssh_persist))),
         })
         .map_err(|e| Failure::Internal(format!("cannot create the SSH control directory: {e}")))?;
         let (reporter, renderer) = report::start(c.progress);

@@ -31,11 +31,7 @@ pub enum Payload {
     /// A bash script, sent on stdin to `bash -s` (never on the command line).
     Script(String),
     /// Bytes written atomically to `path` with `mode`, sent on stdin.
-    Upload {
-        path: String,
-        mode: u32,
-        bytes: Vec<u8>,
-    },
+    Upload { path: String, mode: u32, bytes: Vec<u8> },
 }
 
 impl Request {
@@ -123,11 +119,7 @@ pub enum ExecError {
     #[error("sudo on {target} requires a terminal (`requiretty` is set for `{user}`)")]
     SudoTty { target: String, user: String },
     #[error("`{what}` on {target} did not finish within {secs} s")]
-    Timeout {
-        target: String,
-        what: String,
-        secs: u64,
-    },
+    Timeout { target: String, what: String, secs: u64 },
     #[error("lost the connection to {target} during `{what}`: {detail}")]
     Disconnected {
         target: String,
@@ -139,10 +131,7 @@ pub enum ExecError {
 impl ExecError {
     /// True when the host could not be reached at all (exit code 3 territory).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ExecError::Connect { .. } | ExecError::Disconnected { .. }
-        )
+        matches!(self, ExecError::Connect { .. } | ExecError::Disconnected { .. })
     }
 
     /// What the user can do about it.
@@ -168,21 +157,13 @@ impl ExecError {
 
 /// Runs requests on hosts. Implemented by the SSH transport and by test doubles.
 pub trait Transport: Send + Sync {
-    fn run(
-        &self,
-        host: &Host,
-        req: &Request,
-    ) -> impl Future<Output = Result<Output, ExecError>> + Send;
+    fn run(&self, host: &Host, req: &Request) -> impl Future<Output = Result<Output, ExecError>> + Send;
 }
 
 /// The command line the remote side runs: what reads the payload from stdin, wrapped in a remote
 /// `timeout` and, when privileged as a non-root user, `sudo -n`. Contains no payload data.
 pub fn remote_command(host: &Host, req: &Request) -> String {
-    let secs = req
-        .timeout
-        .unwrap_or(host.ssh.command_timeout)
-        .as_secs()
-        .max(1);
+    let secs = req.timeout.unwrap_or(host.ssh.command_timeout).as_secs().max(1);
     let body = match &req.payload {
         Payload::Script(_) => "bash -s".to_string(),
         Payload::Upload { path, mode, .. } => {
@@ -231,9 +212,7 @@ pub fn classify_sudo(host: &Host, req: &Request, out: &Output) -> Option<ExecErr
         .map(str::to_string)
         .collect::<Vec<_>>()
         .join("\n");
-    if first.contains("a password is required")
-        || first.contains("a terminal is required to read the password")
-    {
+    if first.contains("a password is required") || first.contains("a terminal is required to read the password") {
         Some(ExecError::SudoPassword { target, user })
     } else if first.contains("must have a tty") {
         Some(ExecError::SudoTty { target, user })

@@ -17,10 +17,7 @@ use persist::ControlRoot;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{
-    classify_sudo, remote_command, stdin_bytes, target, ConnectKind, ExecError, Output, Request,
-    Transport,
-};
+use super::{classify_sudo, remote_command, stdin_bytes, target, ConnectKind, ExecError, Output, Request, Transport};
 use crate::inventory::Host;
 
 #[derive(Debug, Clone, Default)]

@@ -38,10 +38,7 @@ pub fn script() -> String {
         ("swaps", "cat /proc/swaps"),
         ("hostname", "hostname"),
         ("addresses", "ip -o addr show"),
-        (
-            "default-route",
-            "ip -o route show default; ip -o -6 route show default",
-        ),
+        ("default-route", "ip -o route show default; ip -o -6 route show default"),
         ("cgroup", "stat -fc %T /sys/fs/cgroup"),
         ("init", "cat /proc/1/comm"),
         ("package-manager", "command -v apt-get dnf yum"),
@@ -50,13 +47,9 @@ pub fn script() -> String {
         ("user", "id -un"),
         ("clock", "date +%s.%N"),
     ];
-    let mut s = String::from(
-        "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
-    );
+    let mut s = String::from("export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
     for (name, cmd) in sections {
-        s.push_str(&format!(
-            "echo '{MARK}{name}'\n{{ {cmd}; }} 2>/dev/null || true\n"
-        ));
+        s.push_str(&format!("echo '{MARK}{name}'\n{{ {cmd}; }} 2>/dev/null || true\n"));
     }
     s
 }
@@ -149,9 +142,7 @@ pub struct HostFacts {
 
 /// Gathers the facts of one host in one round trip.
 pub async fn gather<T: Transport>(t: &T, host: &Host) -> Result<HostFacts, ExecError> {
-    let out = t
-        .run(host, &Request::script("gather facts", script()))
-        .await?;
+    let out = t.run(host, &Request::script("gather facts", script())).await?;
     let arrived = now();
     let facts = parse(&out.stdout);
     let clock_skew = facts.clock.map(|c| c - arrived);

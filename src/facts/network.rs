@@ -34,8 +34,8 @@ pub fn parse_addresses(text: &str) -> Vec<Interface> {
         let Ok(net) = addr.parse::<IpNet>() else {
             continue;
         };
-        let skip = net.addr().is_loopback()
-            || matches!(net.addr(), IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+        let skip =
+            net.addr().is_loopback() || matches!(net.addr(), IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
         if skip {
             continue;
         }
@@ -55,10 +55,7 @@ pub fn parse_default_routes(text: &str) -> Vec<DefaultRoute> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let dev = f
-                .iter()
-                .position(|w| *w == "dev")
-                .and_then(|i| f.get(i + 1))?;
+            let dev = f.iter().position(|w| *w == "dev").and_then(|i| f.get(i + 1))?;
             let gateway = f
                 .iter()
                 .position(|w| *w == "via")

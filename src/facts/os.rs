@@ -108,6 +108,8 @@ pub fn support(os: &OsRelease) -> Support {
         };
     }
     Support::Unsupported {
-        why: format!("{name}: groundup supports Debian 12+, Ubuntu 22.04/24.04, and Rocky/AlmaLinux/CentOS Stream/RHEL 9+"),
+        why: format!(
+            "{name}: groundup supports Debian 12+, Ubuntu 22.04/24.04, and Rocky/AlmaLinux/CentOS Stream/RHEL 9+"
+        ),
     }
 }

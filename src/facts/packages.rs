@@ -37,8 +37,7 @@ pub fn parse_packages(text: &str) -> BTreeMap<String, String> {
         .filter_map(|l| {
             let mut f = l.split('\t');
             let (name, version, status) = (f.next()?, f.next()?, f.next().unwrap_or(""));
-            (status.chars().nth(1) == Some('i') && !version.is_empty())
-                .then(|| (name.to_string(), version.to_string()))
+            (status.chars().nth(1) == Some('i') && !version.is_empty()).then(|| (name.to_string(), version.to_string()))
         })
         .collect()
 }

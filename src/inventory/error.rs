@@ -24,10 +24,7 @@ pub struct Problem {
 #[derive(Debug, Error, Diagnostic)]
 pub enum InventoryError {
     #[error("cannot read inventory `{path}`: {cause}")]
-    #[diagnostic(
-        code(groundup::inventory::read),
-        help("check the path given with -i/--inventory")
-    )]
+    #[diagnostic(code(groundup::inventory::read), help("check the path given with -i/--inventory"))]
     Io { path: String, cause: String },
 
     #[error("inventory `{path}` is not valid ({} problem{})", problems.len(), if problems.len() == 1 { "" } else { "s" })]
@@ -51,19 +48,16 @@ impl InventoryError {
     pub fn messages(&self) -> Vec<String> {
         match self {
             InventoryError::Io { cause, .. } => vec![cause.clone()],
-            InventoryError::Invalid { problems, .. } => {
-                problems.iter().map(|p| p.message.clone()).collect()
-            }
+            InventoryError::Invalid { problems, .. } => problems.iter().map(|p| p.message.clone()).collect(),
         }
     }
 
     /// Renders the error as the terminal shows it, without colour (for snapshots and logs).
     pub fn render_plain(&self) -> String {
         let mut out = String::new();
-        let handler =
-            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-                .with_width(100)
-                .with_links(false);
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .with_links(false);
         if handler.render_report(&mut out, self).is_err() {
             out = self.to_string();
         }

@@ -58,10 +58,7 @@ fn label_problem(l: &str) -> Option<String> {
         return Some("has an empty label (two dots in a row, or a dot at an end)".into());
     }
     if l.len() > 63 {
-        return Some(format!(
-            "has a label of {} characters; the limit is 63",
-            l.len()
-        ));
+        return Some(format!("has a label of {} characters; the limit is 63", l.len()));
     }
     if let Some(c) = l.chars().find(|c| c.is_ascii_uppercase()) {
         return Some(format!(
@@ -72,9 +69,7 @@ fn label_problem(l: &str) -> Option<String> {
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        return Some(format!(
-            "contains `{c}`; only a-z, 0-9, `-` and `.` are allowed"
-        ));
+        return Some(format!("contains `{c}`; only a-z, 0-9, `-` and `.` are allowed"));
     }
     if l.starts_with('-') || l.ends_with('-') {
         return Some("starts or ends a label with `-`".into());

@@ -39,22 +39,14 @@ pub fn select<'a>(inv: &'a Inventory, spec: Option<&str>) -> Result<Vec<&'a Host
     let mut terms = Vec::new();
     for raw in spec.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let term = if let Some(role) = raw.strip_prefix('@') {
-            Term::Role(
-                Role::parse(role)
-                    .ok_or_else(|| SelectError::UnknownRole(spec.into(), role.into()))?,
-            )
+            Term::Role(Role::parse(role).ok_or_else(|| SelectError::UnknownRole(spec.into(), role.into()))?)
         } else {
-            let g = Glob::new(raw)
-                .map_err(|e| SelectError::BadGlob(spec.into(), raw.into(), e.kind().to_string()))?;
+            let g = Glob::new(raw).map_err(|e| SelectError::BadGlob(spec.into(), raw.into(), e.kind().to_string()))?;
             Term::Glob(g.compile_matcher())
         };
         if !inv.hosts.iter().any(|h| term.matches(h)) {
             let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(SelectError::NoMatch(
-                spec.into(),
-                raw.into(),
-                names.join(", "),
-            ));
+            return Err(SelectError::NoMatch(spec.into(), raw.into(), names.join(", ")));
         }
         terms.push(term);
     }

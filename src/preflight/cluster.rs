@@ -15,18 +15,12 @@ pub fn cluster_checks(hosts: &[(&Host, &HostFacts)]) -> Vec<Check> {
     let mut by_ip: BTreeMap<IpAddr, Vec<(&Host, String, bool)>> = BTreeMap::new();
     for (h, hf) in hosts {
         if let Ok(n) = node_ip(h, &hf.facts) {
-            by_ip
-                .entry(n.ip)
-                .or_default()
-                .push((h, n.source, n.guessed));
+            by_ip.entry(n.ip).or_default().push((h, n.source, n.guessed));
         }
     }
     let dups: Vec<_> = by_ip.iter().filter(|(_, v)| v.len() > 1).collect();
     if dups.is_empty() {
-        out.push(Check::ok(
-            "node-ips",
-            format!("{} distinct node IPs", by_ip.len()),
-        ));
+        out.push(Check::ok("node-ips", format!("{} distinct node IPs", by_ip.len())));
     }
     for (ip, owners) in dups {
         let names: Vec<&str> = owners.iter().map(|(h, _, _)| h.name.as_str()).collect();
@@ -65,10 +59,7 @@ pub fn cluster_checks(hosts: &[(&Host, &HostFacts)]) -> Vec<Check> {
         } else {
             (
                 format!("{} share node IP {ip}", names.join(", ")),
-                format!(
-                    "give each host its own node_ip; addresses seen: {}",
-                    others.join("; ")
-                ),
+                format!("give each host its own node_ip; addresses seen: {}", others.join("; ")),
             )
         };
         out.push(Check::fail("node-ips", detail, hint));

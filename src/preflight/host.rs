@@ -39,7 +39,11 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
             Some(*family)
         }
         Support::Unsupported { why } => {
-            out.push(Check::fail("os", why, "use Debian 12+, Ubuntu 22.04/24.04 or an el9 distribution (Rocky, AlmaLinux, CentOS Stream)"));
+            out.push(Check::fail(
+                "os",
+                why,
+                "use Debian 12+, Ubuntu 22.04/24.04 or an el9 distribution (Rocky, AlmaLinux, CentOS Stream)",
+            ));
             None
         }
     };
@@ -57,10 +61,7 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
         } else {
             Check::fail(
                 "cpus",
-                format!(
-                    "{} CPU(s); a control plane needs at least {MIN_CP_CPUS}",
-                    f.cpus
-                ),
+                format!("{} CPU(s); a control plane needs at least {MIN_CP_CPUS}", f.cpus),
                 "give the VM 2 or more vCPUs",
             )
         });
@@ -96,10 +97,7 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
     } else {
         Check::warn(
             "hostname",
-            format!(
-                "`{}` differs from the inventory name `{}`",
-                f.hostname, host.name
-            ),
+            format!("`{}` differs from the inventory name `{}`", f.hostname, host.name),
             format!("apply sets the hostname to `{}`", host.name),
         )
     });
@@ -119,8 +117,7 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
     });
     let pm_ok = matches!(
         (family, f.package_manager),
-        (Some(OsFamily::Debian), Some(PackageManager::Apt))
-            | (Some(OsFamily::Rhel), Some(PackageManager::Dnf))
+        (Some(OsFamily::Debian), Some(PackageManager::Apt)) | (Some(OsFamily::Rhel), Some(PackageManager::Dnf))
     );
     out.push(match (pm_ok, f.package_manager) {
         (true, Some(pm)) => Check::ok("packages", format!("{pm:?}").to_lowercase()),
@@ -129,11 +126,7 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
             format!("package manager {pm:?}"),
             "apt (Debian/Ubuntu) or dnf (el9) must be installed",
         ),
-        _ => Check::fail(
-            "packages",
-            "no supported package manager",
-            "see the os check",
-        ),
+        _ => Check::fail("packages", "no supported package manager", "see the os check"),
     });
     out.push(match node_ip(host, f) {
         Ok(n) => Check::ok("node-ip", format!("{} from {}", n.ip, n.source)),
@@ -182,10 +175,7 @@ fn ports_check(inv: &Inventory, host: &Host, hf: &HostFacts) -> Check {
     let mut ours = Vec::new();
     for (port, owner) in required_ports(inv, host) {
         if let Some(l) = hf.facts.listening.iter().find(|l| l.port == port) {
-            let proc_name = l
-                .process
-                .clone()
-                .unwrap_or_else(|| "an unknown process".into());
+            let proc_name = l.process.clone().unwrap_or_else(|| "an unknown process".into());
             // ss truncates process names to 15 characters (kube-controller).
             if owner.starts_with(proc_name.as_str()) && l.process.is_some() {
                 ours.push(format!("{port} ({proc_name})"));
@@ -197,10 +187,7 @@ fn ports_check(inv: &Inventory, host: &Host, hf: &HostFacts) -> Check {
             }
         }
     }
-    let wanted: Vec<String> = required_ports(inv, host)
-        .iter()
-        .map(|(p, _)| p.to_string())
-        .collect();
+    let wanted: Vec<String> = required_ports(inv, host).iter().map(|(p, _)| p.to_string()).collect();
     if !busy.is_empty() {
         Check::fail(
             "ports",

@@ -37,10 +37,7 @@ pub fn node_ip(host: &Host, facts: &Facts) -> Result<NodeIp, String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for (ip, key) in [
-        (host.node_ip, "node_ip"),
-        (host.internal_address, "internal_address"),
-    ] {
+    for (ip, key) in [(host.node_ip, "node_ip"), (host.internal_address, "internal_address")] {
         if let Some(ip) = ip {
             return match iface_of(ip) {
                 Some(iface) => Ok(NodeIp {
@@ -60,11 +57,7 @@ pub fn node_ip(host: &Host, facts: &Facts) -> Result<NodeIp, String> {
     let (iface, source, guessed) = if let Some(i) = &host.iface {
         (i.clone(), format!("iface {i}"), false)
     } else if let Some(r) = facts.default_routes.first() {
-        (
-            r.iface.clone(),
-            format!("default route ({})", r.iface),
-            true,
-        )
+        (r.iface.clone(), format!("default route ({})", r.iface), true)
     } else {
         return Err(format!(
             "{} has no default route and the inventory sets no node_ip, internal_address or iface",

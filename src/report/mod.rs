@@ -13,19 +13,9 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    Phase {
-        title: String,
-        hosts: usize,
-    },
-    HostStart {
-        host: String,
-        what: String,
-    },
-    HostDone {
-        host: String,
-        ok: bool,
-        detail: String,
-    },
+    Phase { title: String, hosts: usize },
+    HostStart { host: String, what: String },
+    HostDone { host: String, ok: bool, detail: String },
 }
 
 /// How progress is shown.
@@ -42,9 +32,7 @@ pub enum ProgressMode {
 impl ProgressMode {
     pub fn resolve(self) -> ProgressMode {
         match self {
-            ProgressMode::Auto
-                if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() =>
-            {
+            ProgressMode::Auto if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() => {
                 ProgressMode::Bars
             }
             ProgressMode::Auto => ProgressMode::Plain,

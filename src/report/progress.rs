@@ -21,10 +21,9 @@ pub async fn render(mode: ProgressMode, mut rx: UnboundedReceiver<Event>) {
         _ => {
             while let Some(e) = rx.recv().await {
                 match e {
-                    Event::Phase { title, hosts } => eprintln!(
-                        "==> {title} ({hosts} host{})",
-                        if hosts == 1 { "" } else { "s" }
-                    ),
+                    Event::Phase { title, hosts } => {
+                        eprintln!("==> {title} ({hosts} host{})", if hosts == 1 { "" } else { "s" })
+                    }
                     Event::HostStart { .. } => {}
                     Event::HostDone { host, ok, detail } => {
                         eprintln!("{host}: {} {detail}", if ok { "ok" } else { "FAILED" })
@@ -57,10 +56,7 @@ async fn bars(rx: &mut UnboundedReceiver<Event>) {
             }
             Event::HostDone { host, ok, detail } => {
                 if let Some(bar) = bars.remove(&host) {
-                    bar.finish_with_message(format!(
-                        "{} {detail}",
-                        if ok { "ok" } else { "FAILED" }
-                    ));
+                    bar.finish_with_message(format!("{} {detail}", if ok { "ok" } else { "FAILED" }));
                 }
             }
         }

@@ -32,10 +32,7 @@ mod tests {
     fn aligns_columns() {
         let t = super::render(
             &["HOST", "CHECK"],
-            &[
-                vec!["lab-1".into(), "os".into()],
-                vec!["a".into(), "ports".into()],
-            ],
+            &[vec!["lab-1".into(), "os".into()], vec!["a".into(), "ports".into()]],
         );
         assert_eq!(t, "HOST   CHECK\nlab-1  os\na      ports\n");
     }

@@ -11,8 +11,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn fixture(rel: &str) -> String {
-    std::fs::read_to_string(root().join("tests/fixtures").join(rel))
-        .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    std::fs::read_to_string(root().join("tests/fixtures").join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
 }
 
 /// Facts parsed from a captured fixture, with the given clock skew.
@@ -32,8 +31,7 @@ pub fn host_facts(name: &str, skew: f64) -> HostFacts {
 }
 
 pub fn inventory(text: &str) -> Inventory {
-    Inventory::parse(Path::new("test.toml"), text.to_string())
-        .unwrap_or_else(|e| panic!("{}", e.render_plain()))
+    Inventory::parse(Path::new("test.toml"), text.to_string()).unwrap_or_else(|e| panic!("{}", e.render_plain()))
 }
 
 /// An inventory of `n` hosts (the first a control plane) with the given per-host extra lines.

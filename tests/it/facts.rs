@@ -32,9 +32,7 @@ fn distributions_map_to_their_family_or_are_refused() {
     assert_eq!(family("centos-stream-9"), Ok(OsFamily::Rhel));
     let why = family("centos-7").unwrap_err();
     assert!(
-        why.contains("end of life")
-            && why.contains("cgroup v1")
-            && why.contains("Rocky or AlmaLinux 9"),
+        why.contains("end of life") && why.contains("cgroup v1") && why.contains("Rocky or AlmaLinux 9"),
         "{why}"
     );
 }
@@ -46,10 +44,7 @@ fn sections_carry_the_facts_that_preflight_needs() {
     assert_eq!(u22.memory.total_mb, 1967);
     assert_eq!(u22.default_routes[0].iface, "enp0s3");
     assert_eq!(
-        u22.interfaces
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect::<Vec<_>>(),
+        u22.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
         ["enp0s3", "enp0s8"],
         "lo and link-local left out"
     );

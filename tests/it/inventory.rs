@@ -14,8 +14,7 @@ fn every_example_inventory_loads() {
     for entry in std::fs::read_dir(root().join("inventory")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Inventory::load(&path)
-                .unwrap_or_else(|e| panic!("{}:\n{}", path.display(), e.render_plain()));
+            Inventory::load(&path).unwrap_or_else(|e| panic!("{}:\n{}", path.display(), e.render_plain()));
             seen += 1;
         }
     }
@@ -32,27 +31,18 @@ fn examples_have_the_topologies_their_names_promise() {
     assert_eq!(ha.with_role(Role::ControlPlane).count(), 3);
     assert_eq!(ha.cluster.etcd, EtcdTopology::Stacked);
     assert_eq!(
-        ha.cluster
-            .control_plane_endpoint
-            .as_ref()
-            .unwrap()
-            .to_string(),
+        ha.cluster.control_plane_endpoint.as_ref().unwrap().to_string(),
         "k8s-api.example.internal:6443"
     );
     let ext = load("external-etcd.toml");
     assert_eq!(ext.cluster.etcd, EtcdTopology::External);
     assert_eq!(
-        ext.etcd_members()
-            .map(|h| h.name.as_str())
-            .collect::<Vec<_>>(),
+        ext.etcd_members().map(|h| h.name.as_str()).collect::<Vec<_>>(),
         ["etcd-1", "etcd-2", "etcd-3"]
     );
     let single = load("single.toml");
     assert!(
-        single
-            .hosts
-            .iter()
-            .all(|h| h.ssh.sudo && h.ssh.user == "vagrant"),
+        single.hosts.iter().all(|h| h.ssh.sudo && h.ssh.user == "vagrant"),
         "non-root users get sudo by default"
     );
     assert_eq!(single.hosts[0].iface.as_deref(), Some("enp0s8"));
@@ -63,27 +53,15 @@ fn examples_have_the_topologies_their_names_promise() {
         .as_ref()
         .unwrap()
         .ends_with("inventory/keys/lab_ed25519"));
-    assert!(!single.hosts[0]
-        .ssh
-        .identity_file
-        .as_ref()
-        .unwrap()
-        .starts_with("~"));
+    assert!(!single.hosts[0].ssh.identity_file.as_ref().unwrap().starts_with("~"));
 }
 
 #[test]
 fn bad_inventories_are_rejected_with_file_line_and_hint() {
     let dir = root().join("tests/fixtures/bad-inventories");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     names.sort();
-    assert!(
-        names.len() >= 20,
-        "at least 20 bad inventories, found {}",
-        names.len()
-    );
+    assert!(names.len() >= 20, "at least 20 bad inventories, found {}", names.len());
     for path in names {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -148,8 +126,5 @@ fn endpoint_port_defaults_to_6443_and_ipv6_is_bracketed() {
     );
     assert_eq!(inv.cluster.kubernetes_version.to_string(), "1.35.7");
     let inv = inventory("[cluster]\nname = \"a\"\nkubernetes_version = \"1.36.3\"\ncontrol_plane_endpoint = \"api.lab\"\n\n[[hosts]]\nname = \"cp\"\naddress = \"h\"\nroles = [\"control-plane\"]\n");
-    assert_eq!(
-        inv.cluster.control_plane_endpoint.unwrap().to_string(),
-        "api.lab:6443"
-    );
+    assert_eq!(inv.cluster.control_plane_endpoint.unwrap().to_string(), "api.lab:6443");
 }

@@ -51,9 +51,7 @@ fn check_passes_on_the_lab_and_logs_every_command() {
     );
     for h in ["lab-1", "lab-2", "lab-3"] {
         assert!(
-            stdout.contains(&format!(
-                "{h}      os         ok      Debian GNU/Linux 12 (bookworm)"
-            )),
+            stdout.contains(&format!("{h}      os         ok      Debian GNU/Linux 12 (bookworm)")),
             "{stdout}"
         );
     }
@@ -84,10 +82,7 @@ fn check_json_carries_facts_and_the_exit_code() {
     assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
     assert_eq!(v["hosts"][1]["facts"]["os"]["id"], "debian");
     assert_eq!(v["hosts"][1]["facts"]["hostname"], "lab-2");
-    assert_eq!(
-        v["hosts"][2]["facts"]["interfaces"][0]["addresses"][0],
-        "10.77.0.13/24"
-    );
+    assert_eq!(v["hosts"][2]["facts"]["interfaces"][0]["addresses"][0], "10.77.0.13/24");
 }
 
 #[test]
@@ -116,10 +111,7 @@ fn an_unreachable_host_gives_exit_3_while_the_others_finish() {
 fn a_failed_preflight_check_gives_exit_4_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let inv = lab_variant(dir.path(), |t| {
-        t.replace(
-            "internal_address = \"10.77.0.12\"",
-            "node_ip = \"10.77.0.99\"",
-        )
+        t.replace("internal_address = \"10.77.0.12\"", "node_ip = \"10.77.0.99\"")
     });
     let out = groundup(dir.path())
         .args(["check", "--progress", "none", "-i"])
@@ -138,9 +130,7 @@ fn a_failed_preflight_check_gives_exit_4_with_a_hint() {
 #[test]
 fn check_works_through_sudo_and_explains_a_sudo_password() {
     let dir = tempfile::tempdir().unwrap();
-    let ops = lab_variant(dir.path(), |t| {
-        t.replace("user = \"root\"", "user = \"ops\"")
-    });
+    let ops = lab_variant(dir.path(), |t| t.replace("user = \"root\"", "user = \"ops\""));
     let out = groundup(dir.path())
         .args(["check", "--progress", "none", "-i"])
         .arg(&ops)
@@ -153,20 +143,14 @@ fn check_works_through_sudo_and_explains_a_sudo_password() {
         "{stdout}"
     );
 
-    let pw = lab_variant(dir.path(), |t| {
-        t.replace("user = \"root\"", "user = \"pwuser\"")
-    });
+    let pw = lab_variant(dir.path(), |t| t.replace("user = \"root\"", "user = \"pwuser\""));
     let out = groundup(dir.path())
         .args(["check", "--progress", "none", "-i"])
         .arg(&pw)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "reachable, but a check failed: {stdout}"
-    );
+    assert_eq!(out.status.code(), Some(4), "reachable, but a check failed: {stdout}");
     assert!(
         stdout.contains("sudo on lab-1 (pwuser@127.0.77.11:2200) needs a password"),
         "{stdout}"
@@ -207,14 +191,8 @@ fn exec_runs_on_all_or_selected_hosts() {
 #[test]
 fn an_invalid_inventory_gives_exit_2_and_points_at_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let inv = lab_variant(dir.path(), |t| {
-        t.replace("name = \"lab-2\"", "name = \"Lab_2\"")
-    });
-    let out = groundup(dir.path())
-        .args(["check", "-i"])
-        .arg(&inv)
-        .output()
-        .unwrap();
+    let inv = lab_variant(dir.path(), |t| t.replace("name = \"lab-2\"", "name = \"Lab_2\""));
+    let out = groundup(dir.path()).args(["check", "-i"]).arg(&inv).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -7,9 +7,8 @@ const INVENTORY: &str = "/var/tmp/groundup-lab/sshd/inventory.toml";
 
 #[test]
 fn exec_fans_out_to_fifty_endpoints_through_a_window_of_eight() {
-    let text = std::fs::read_to_string(INVENTORY).unwrap_or_else(|_| {
-        panic!("run `scripts/lab up 50 --kind ssh` first ({INVENTORY} missing)")
-    });
+    let text = std::fs::read_to_string(INVENTORY)
+        .unwrap_or_else(|_| panic!("run `scripts/lab up 50 --kind ssh` first ({INVENTORY} missing)"));
     let n = text.matches("[[hosts]]").count();
     assert!(
         n >= 50,
@@ -36,12 +35,7 @@ fn exec_fans_out_to_fifty_endpoints_through_a_window_of_eight() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), n);

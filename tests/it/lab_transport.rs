@@ -37,10 +37,7 @@ async fn exit_codes_and_streams_are_kept_apart() {
     assert_eq!(out.status, Some(7));
     assert_eq!(out.stdout, "to-out\n");
     assert_eq!(out.stderr, "to-err\n");
-    let ok = t
-        .run(&host(0), &Request::script("true", "true"))
-        .await
-        .unwrap();
+    let ok = t.run(&host(0), &Request::script("true", "true")).await.unwrap();
     assert!(ok.success());
     t.close().await;
 }
@@ -53,9 +50,7 @@ async fn an_upload_arrives_byte_identical_with_mode_0600() {
         .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let path = "/var/tmp/groundup-test/sub dir/upload.bin";
-    t.run(&h, &Request::upload(path, 0o600, bytes.clone()))
-        .await
-        .unwrap();
+    t.run(&h, &Request::upload(path, 0o600, bytes.clone())).await.unwrap();
     let out = t
         .run(
             &h,
@@ -70,10 +65,7 @@ async fn an_upload_arrives_byte_identical_with_mode_0600() {
     assert_eq!(out.stdout, want);
     // replaced atomically: no temporary file is left behind
     let ls = t
-        .run(
-            &h,
-            &Request::script("ls", "ls -A '/var/tmp/groundup-test/sub dir'"),
-        )
+        .run(&h, &Request::script("ls", "ls -A '/var/tmp/groundup-test/sub dir'"))
         .await
         .unwrap();
     assert_eq!(ls.stdout, "upload.bin\n");
@@ -99,10 +91,7 @@ async fn a_command_past_its_timeout_is_stopped_and_reported() {
     );
     // the remote side really ended it
     let ps = t
-        .run(
-            &host(2),
-            &Request::script("ps", "pgrep -xf 'sleep 31' || true"),
-        )
+        .run(&host(2), &Request::script("ps", "pgrep -xf 'sleep 31' || true"))
         .await
         .unwrap();
     assert_eq!(ps.stdout, "");
@@ -118,10 +107,7 @@ async fn an_unknown_host_key_is_refused_unless_first_contact_is_allowed() {
     h.ssh.known_hosts = Some(kh.clone());
 
     let strict = transport();
-    let err = strict
-        .run(&h, &Request::script("t", "true"))
-        .await
-        .unwrap_err();
+    let err = strict.run(&h, &Request::script("t", "true")).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -209,19 +195,13 @@ async fn sudo_makes_a_passwordless_user_root_and_names_what_else_is_wrong() {
     assert_eq!(plain.stdout, "ops\n", "unprivileged requests skip sudo");
 
     let err = t
-        .run(
-            &as_user(host(1), "pwuser"),
-            &Request::script("id", "id -un"),
-        )
+        .run(&as_user(host(1), "pwuser"), &Request::script("id", "id -un"))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::SudoPassword { .. }), "{err:?}");
     assert!(err.hint().contains("NOPASSWD") && !err.is_unreachable());
     let err = t
-        .run(
-            &as_user(host(1), "ttyuser"),
-            &Request::script("id", "id -un"),
-        )
+        .run(&as_user(host(1), "ttyuser"), &Request::script("id", "id -un"))
         .await
         .unwrap_err();
     assert!(matches!(err, ExecError::SudoTty { .. }), "{err:?}");
@@ -233,10 +213,7 @@ async fn sudo_makes_a_passwordless_user_root_and_names_what_else_is_wrong() {
 async fn a_refused_connection_is_classified() {
     let mut h = host(0);
     h.ssh.address = "127.0.77.99".into();
-    let err = transport()
-        .run(&h, &Request::script("t", "true"))
-        .await
-        .unwrap_err();
+    let err = transport().run(&h, &Request::script("t", "true")).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -267,10 +244,7 @@ async fn many_commands_share_one_master_connection() {
         }
     });
     let outs = futures::future::join_all(runs).await;
-    assert!(outs
-        .iter()
-        .enumerate()
-        .all(|(i, o)| o.stdout == format!("{i}\n")));
+    assert!(outs.iter().enumerate().all(|(i, o)| o.stdout == format!("{i}\n")));
     let count = t
         .run(
             &ops,
@@ -289,10 +263,7 @@ async fn many_commands_share_one_master_connection() {
 /// The client port sshd sees: the same port means the same TCP connection, i.e. the same master.
 async fn client_port(t: &SshTransport, h: &Host) -> String {
     let out = t
-        .run(
-            h,
-            &Request::script("port", "echo $SSH_CONNECTION").unprivileged(),
-        )
+        .run(h, &Request::script("port", "echo $SSH_CONNECTION").unprivileged())
         .await
         .unwrap();
     out.stdout
@@ -334,11 +305,7 @@ async fn masters_persist_across_runs_only_when_asked() {
     let closer = SshTransport::new(opts()).unwrap();
     closer.close_persisted(std::slice::from_ref(&h)).await;
     let after = SshTransport::new(opts()).unwrap();
-    assert_ne!(
-        client_port(&after, &h).await,
-        a,
-        "a closed master is not resumed"
-    );
+    assert_ne!(client_port(&after, &h).await, a, "a closed master is not resumed");
     after.close_persisted(std::slice::from_ref(&h)).await;
 }
 

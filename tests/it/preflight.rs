@@ -20,21 +20,12 @@ fn a_finished_control_plane_passes_ports_owned_by_kubernetes() {
     let ports = find(&checks, "ports");
     assert_eq!(ports.level, Level::Ok, "{ports:?}");
     assert!(
-        ports.detail.contains("6443 (kube-apiserver)")
-            && ports.detail.contains("10257 (kube-controller)"),
+        ports.detail.contains("6443 (kube-apiserver)") && ports.detail.contains("10257 (kube-controller)"),
         "{}",
         ports.detail
     );
-    let not_ok: Vec<&str> = checks
-        .iter()
-        .filter(|c| c.level != Level::Ok)
-        .map(|c| c.name)
-        .collect();
-    assert_eq!(
-        not_ok,
-        ["hostname"],
-        "only the name differs (cp-1 vs h-0): {checks:#?}"
-    );
+    let not_ok: Vec<&str> = checks.iter().filter(|c| c.level != Level::Ok).map(|c| c.name).collect();
+    assert_eq!(not_ok, ["hostname"], "only the name differs (cp-1 vs h-0): {checks:#?}");
 }
 
 #[test]
@@ -52,25 +43,15 @@ fn a_small_busy_skewed_control_plane_fails_with_reasons() {
         assert!(c.detail.contains(text), "{name}: {}", c.detail);
         assert!(c.hint.is_some(), "{name} has a hint");
     }
-    assert_eq!(
-        find(&checks, "arch").level,
-        Level::Ok,
-        "aarch64 is supported"
-    );
+    assert_eq!(find(&checks, "arch").level, Level::Ok, "aarch64 is supported");
 }
 
 #[test]
 fn workers_need_no_control_plane_resources_or_ports() {
     let inv = n_hosts(2, |_| String::new());
     let checks = host_checks(&inv, &inv.hosts[1], &host_facts("almalinux-9", 0.0));
-    assert!(checks
-        .iter()
-        .all(|c| c.name != "cpus" && c.name != "memory"));
-    assert_eq!(
-        find(&checks, "ports").level,
-        Level::Ok,
-        "a worker only needs 10250"
-    );
+    assert!(checks.iter().all(|c| c.name != "cpus" && c.name != "memory"));
+    assert_eq!(find(&checks, "ports").level, Level::Ok, "a worker only needs 10250");
 }
 
 #[test]
@@ -78,11 +59,7 @@ fn swap_warns_and_centos_7_fails() {
     let inv = n_hosts(1, |_| String::new());
     let u22 = host_checks(&inv, &inv.hosts[0], &host_facts("ubuntu-22.04", 0.0));
     assert_eq!(find(&u22, "swap").level, Level::Warn);
-    assert_eq!(
-        find(&u22, "hostname").level,
-        Level::Warn,
-        "ubuntu-jammy is not h-0"
-    );
+    assert_eq!(find(&u22, "hostname").level, Level::Warn, "ubuntu-jammy is not h-0");
     let c7 = host_checks(&inv, &inv.hosts[0], &host_facts("centos-7", 0.0));
     assert_eq!(find(&c7, "os").level, Level::Fail);
     assert_eq!(find(&c7, "packages").level, Level::Fail);
@@ -93,8 +70,7 @@ fn virtualbox_vms() -> Vec<HostFacts> {
     (0..3)
         .map(|i| {
             let mut hf = host_facts("ubuntu-22.04", 0.0);
-            hf.facts.interfaces[1].addresses[0] =
-                format!("192.168.56.{}/24", 11 + i).parse().unwrap();
+            hf.facts.interfaces[1].addresses[0] = format!("192.168.56.{}/24", 11 + i).parse().unwrap();
             hf
         })
         .collect()
@@ -109,9 +85,7 @@ fn the_virtualbox_nat_trap_is_caught_and_the_other_nic_named() {
     let c = find(&checks, "node-ips");
     assert_eq!(c.level, Level::Fail);
     assert!(
-        c.detail
-            .contains("h-0, h-1, h-2 all take node IP 10.0.2.15")
-            && c.detail.contains("VirtualBox"),
+        c.detail.contains("h-0, h-1, h-2 all take node IP 10.0.2.15") && c.detail.contains("VirtualBox"),
         "{}",
         c.detail
     );
@@ -129,10 +103,7 @@ fn choosing_the_host_only_nic_resolves_the_trap() {
     let pairs: Vec<(&Host, &HostFacts)> = inv.hosts.iter().zip(&vms).collect();
     assert_eq!(find(&cluster_checks(&pairs), "node-ips").level, Level::Ok);
     let per_host = host_checks(&inv, &inv.hosts[2], &vms[2]);
-    assert_eq!(
-        find(&per_host, "node-ip").detail,
-        "192.168.56.13 from iface enp0s8"
-    );
+    assert_eq!(find(&per_host, "node-ip").detail, "192.168.56.13 from iface enp0s8");
 }
 
 #[test]
@@ -142,8 +113,7 @@ fn a_pinned_node_ip_must_exist_on_the_host() {
     let ip = find(&c, "node-ip");
     assert_eq!(ip.level, Level::Fail);
     assert!(
-        ip.detail.contains("192.168.99.9 is not configured")
-            && ip.detail.contains("enp0s8 192.168.56.11"),
+        ip.detail.contains("192.168.99.9 is not configured") && ip.detail.contains("enp0s8 192.168.56.11"),
         "{}",
         ip.detail
     );

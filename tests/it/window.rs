@@ -50,18 +50,11 @@ async fn the_window_is_filled_but_never_exceeded() {
         )
         .await;
         assert_eq!(results.len(), 60);
-        assert_eq!(
-            t.max_seen.load(Ordering::SeqCst),
-            parallel,
-            "window {parallel}"
-        );
+        assert_eq!(t.max_seen.load(Ordering::SeqCst), parallel, "window {parallel}");
         let order: Vec<&str> = results.iter().map(|r| r.host.as_str()).collect();
         assert_eq!(
             order,
-            inv.hosts
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>(),
+            inv.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
             "results in inventory order"
         );
     }
@@ -71,19 +64,9 @@ async fn the_window_is_filled_but_never_exceeded() {
 async fn a_slow_host_does_not_hold_back_the_others() {
     let inv = n_hosts(40, |_| String::new());
     let t = Scripted::default();
-    exec(
-        &inv.hosts,
-        &t,
-        &Request::script("t", "true"),
-        4,
-        &Reporter::silent(),
-    )
-    .await;
+    exec(&inv.hosts, &t, &Request::script("t", "true"), 4, &Reporter::silent()).await;
     let finished = t.finished.lock().unwrap();
     let slow_at = finished.iter().position(|n| n == "h-0").unwrap();
     // 3 slots keep sliding for 300 ms at 10 ms a host; batch-and-wait would finish h-0 by 4th.
-    assert!(
-        slow_at >= 30,
-        "h-0 finished {slow_at}th; the window did not slide"
-    );
+    assert!(slow_at >= 30, "h-0 finished {slow_at}th; the window did not slide");
 }

@@ -61,9 +61,7 @@ impl ControlRoot {
     /// The index file for `host`, when masters persist.
     pub fn index(&self, host: &Host) -> Option<PathBuf> {
         match self {
-            ControlRoot::Persistent { dir, .. } => {
-                Some(dir.join(format!("{}.ctl", master_key(host))))
-            }
+            ControlRoot::Persistent { dir, .. } => Some(dir.join(format!("{}.ctl", master_key(host)))),
             ControlRoot::PerRun(_) => None,
         }
     }
@@ -102,9 +100,7 @@ pub fn default_dir() -> PathBuf {
 }
 
 fn euid() -> u32 {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }
 
 /// Creates `dir` (0700) or checks that it and its parent are ours, and makes them private;

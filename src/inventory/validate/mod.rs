@@ -1,0 +1,134 @@
+//! Inventory validation: turns the raw TOML mirror into typed values and checks the rules that
+//! span the whole cluster (unique names and addresses, etcd quorum, subnets). Every problem is
+//! collected with the span it refers to, so one run reports all of them.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::NamedSource;
+
+use super::raw::{RawHost, RawInventory, S};
+use super::*;
+
+mod cluster;
+mod host;
+mod rules;
+
+/// The Kubernetes minors whose kubeadm speaks `kubeadm.k8s.io/v1beta4` and that groundup supports.
+pub const SUPPORTED_MINORS: std::ops::RangeInclusive<u32> = 31..=37;
+
+struct Ctx {
+    src: NamedSource<Arc<String>>,
+    text: Arc<String>,
+    dir: PathBuf,
+    problems: Vec<Problem>,
+}
+
+impl Ctx {
+    pub(crate) fn err(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: Option<String>,
+    ) {
+        self.problems.push(Problem {
+            message: message.into(),
+            src: self.src.clone(),
+            span: span.into(),
+            label: label.into(),
+            help,
+        });
+    }
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+    /// `~/x` → home, relative → next to the inventory file.
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
+        if let Some(rest) = p.strip_prefix("~/") {
+            if let Some(home) = dirs::home_dir() {
+                return home.join(rest);
+            }
+        }
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> {
+    let text = Arc::new(text);
+    let src = NamedSource::new(path.display().to_string(), text.clone()).with_language("toml");
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let mut cx = Ctx {
+        src,
+        text: text.clone(),
+        dir,
+        problems: Vec::new(),
+    };
+    let invalid = |cx: Ctx| InventoryError::Invalid {
+        path: path.display().to_string(),
+        problems: cx.problems,
+    };
+
+    let raw: RawInventory = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let (msg, help) = toml_hint(e.message());
+            cx.err(span, msg, "here", help);
+            return Err(invalid(cx));
+        }
+    };
+
+    let cluster = cluster::cluster(&mut cx, &raw.cluster);
+    let defaults = raw.ssh.as_ref().map(|s| s.get_ref());
+    let hosts: Vec<(Host, &S<RawHost>)> = raw
+        .hosts
+        .iter()
+        .filter_map(|h| host::host(&mut cx, h, defaults).map(|v| (v, h)))
+        .collect();
+
+    if raw.hosts.is_empty() {
+        cx.err(
+            raw.cluster.span(),
+            "the inventory lists no hosts",
+            "this cluster has no [[hosts]]",
+            Some("add a [[hosts]] table per machine with `name`, `address` and `roles`".into()),
+        );
+    }
+    let etcd = rules::whole_cluster(&mut cx, &raw, &hosts, cluster.as_ref());
+
+    match (cluster, etcd) {
+        (Some(mut c), Some(etcd)) if cx.problems.is_empty() => {
+            c.etcd = etcd;
+            Ok(Inventory {
+                path: path.to_path_buf(),
+                cluster: c,
+                hosts: hosts.into_iter().map(|(h, _)| h).collect(),
+            })
+        }
+        _ => Err(invalid(cx)),
+    }
+}
+
+fn toml_hint(msg: &str) -> (String, Option<String>) {
+    let msg = msg.trim().to_string();
+    let help = if msg.contains("unknown field") {
+        Some("remove the key or fix its spelling; the allowed keys are listed above".into())
+    } else if msg.contains("missing field") {
+        Some("add the missing key to this table".into())
+    } else {
+        Some("see inventory/*.toml for examples of every key".into())
+    };
+    (msg, help)
+}
