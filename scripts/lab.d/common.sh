@@ -143,6 +143,28 @@ authorize_key() {
   done
 }
 
+# relay_ssh NAME ADDR LO KNOWN_HOSTS_TMP PUBKEY   relays ADDR:22 (inside the namespace) to LO:2200 on
+# loopback through a unix socket, and adds the host's key for [LO]:2200 to the known_hosts being built
+relay_ssh() {
+  local name=$1 addr=$2 lo=$3 kh=$4 pub=$5
+  start_bg "relay-ssh-$name-ns" nsenter --net="/run/netns/$NS" socat "UNIX-LISTEN:$RUN/ssh-$name.sock,fork,unlink-early" "TCP:$addr:22"
+  start_bg "relay-ssh-$name-host" socat "TCP-LISTEN:2200,bind=$lo,reuseaddr,fork" "UNIX-CONNECT:$RUN/ssh-$name.sock"
+  echo "[$lo]:2200 $(cut -d' ' -f1,2 "$pub")" >>"$kh"
+}
+
+# wait_ssh LO NAME KNOWN_HOSTS SECONDS   bounded wait until root can log in at LO:2200 with strict host keys
+wait_ssh() {
+  local lo=$1 name=$2 kh=$3 secs=$4 t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt "$secs" ]; do
+    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
+        -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
+      log "$name: ssh ready at $lo:2200"; return 0
+    fi
+    sleep 0.5
+  done
+  die "$name: no SSH at $lo:2200 within $secs s; see $RUN/ (nspawn-$name.log, qemu-$name.log) or $LAB_DIR/vm/$name/console.log"
+}
+
 lab_status() {
   local f any=0
   for f in "$RUN"/*.pid; do

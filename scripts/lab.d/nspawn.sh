@@ -16,12 +16,10 @@ nspawn_up() {
   for i in $(seq 1 "$n"); do
     name=lab-$i; addr=$NET.$((10 + i)); lo=127.0.77.$((10 + i))
     host_up "$base" "$name" "$addr" "$i"
-    start_bg "relay-ssh-$name-ns" nsenter --net="/run/netns/$NS" socat "UNIX-LISTEN:$RUN/ssh-$name.sock,fork,unlink-early" "TCP:$addr:22"
-    start_bg "relay-ssh-$name-host" socat "TCP-LISTEN:2200,bind=$lo,reuseaddr,fork" "UNIX-CONNECT:$RUN/ssh-$name.sock"
-    echo "[$lo]:2200 $(cut -d' ' -f1,2 "$HOSTS/$name/merged/etc/ssh/ssh_host_ed25519_key.pub")" >>"$LAB_DIR/known_hosts.tmp"
+    relay_ssh "$name" "$addr" "$lo" "$LAB_DIR/known_hosts.tmp" "$HOSTS/$name/merged/etc/ssh/ssh_host_ed25519_key.pub"
   done
   mv "$LAB_DIR/known_hosts.tmp" "$LAB_DIR/known_hosts"
-  for i in $(seq 1 "$n"); do wait_ssh "127.0.77.$((10 + i))" "lab-$i"; done
+  for i in $(seq 1 "$n"); do wait_ssh "127.0.77.$((10 + i))" "lab-$i" "$LAB_DIR/known_hosts" 60; done
   write_lab_inventory "$n"
   log "$n nspawn hosts ready; inventory: $REPO/inventory/lab.toml"
 }
@@ -56,18 +54,6 @@ UNIT
   [ -f "$M/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$M/etc/ssh/ssh_host_ed25519_key"
   authorize_key "$M"
   start_bg "nspawn-$name" bash "$REPO/scripts/lab.d/nspawn-launch.sh" "$name" "$M" "$i"
-}
-
-wait_ssh() {   # bounded: 60 s per host
-  local lo=$1 name=$2 t
-  for t in $(seq 1 120); do
-    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=2 \
-        -o UserKnownHostsFile="$LAB_DIR/known_hosts" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
-      log "$name: ssh ready at $lo:2200"; return 0
-    fi
-    sleep 0.5
-  done
-  die "$name: sshd did not answer at $lo:2200 within 60 s; see $RUN/nspawn-$name.log"
 }
 
 write_lab_inventory() {

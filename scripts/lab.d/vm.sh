@@ -26,12 +26,10 @@ vm_up() {
   for i in $(seq 1 "$n"); do
     name=vm-$i; addr=$NET.$((100 + i)); lo=127.0.79.$((10 + i))
     vm_boot "$name" "$addr" "$i" "$accel"
-    start_bg "relay-ssh-$name-ns" nsenter --net="/run/netns/$NS" socat "UNIX-LISTEN:$RUN/ssh-$name.sock,fork,unlink-early" "TCP:$addr:22"
-    start_bg "relay-ssh-$name-host" socat "TCP-LISTEN:2200,bind=$lo,reuseaddr,fork" "UNIX-CONNECT:$RUN/ssh-$name.sock"
-    echo "[$lo]:2200 $(cut -d' ' -f1,2 "$VMD/$name/seed/ssh_host_ed25519_key.pub")" >>"$LAB_DIR/known_hosts.vm.tmp"
+    relay_ssh "$name" "$addr" "$lo" "$LAB_DIR/known_hosts.vm.tmp" "$VMD/$name/seed/ssh_host_ed25519_key.pub"
   done
   mv "$LAB_DIR/known_hosts.vm.tmp" "$LAB_DIR/known_hosts.vm"
-  for i in $(seq 1 "$n"); do wait_ssh_vm "127.0.79.$((10 + i))" "vm-$i"; done
+  for i in $(seq 1 "$n"); do wait_ssh "127.0.79.$((10 + i))" "vm-$i" "$LAB_DIR/known_hosts.vm" 300; done   # TCG boots are slow
   {
     echo "# Written by scripts/lab up $n --kind vm: QEMU Debian 12 VMs ($accel)."
     printf '[cluster]\nname = "labvm"\nkubernetes_version = "1.36.3"\n\n'
@@ -115,18 +113,6 @@ vm_boot() {   # vm_boot NAME ADDR INDEX ACCEL
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1" \
     -drive "file=$D/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" -drive "file=$D/seed.img,if=virtio,format=raw,readonly=on" \
     -netdev "tap,id=n0,ifname=tap$i,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$i"
-}
-
-wait_ssh_vm() {   # bounded: 300 s per VM (TCG boots are slow)
-  local lo=$1 name=$2
-  for _ in $(seq 1 300); do
-    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
-        -o UserKnownHostsFile="$LAB_DIR/known_hosts.vm" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
-      log "$name: ssh ready at $lo:2200"; return 0
-    fi
-    sleep 1
-  done
-  die "$name: no SSH at $lo:2200 after 300 s; see $VMD/$name/console.log"
 }
 
 vm_down() {

@@ -24,15 +24,6 @@ impl HostName {
         }
         s.split('.').find_map(label_problem)
     }
-    pub fn new(s: &str) -> Result<Self, String> {
-        match Self::problem(s) {
-            None => Ok(Self(s.to_string())),
-            Some(p) => Err(p),
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl ClusterName {
@@ -41,15 +32,6 @@ impl ClusterName {
             return Some("is empty".into());
         }
         label_problem(s)
-    }
-    pub fn new(s: &str) -> Result<Self, String> {
-        match Self::problem(s) {
-            None => Ok(Self(s.to_string())),
-            Some(p) => Err(p),
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -77,16 +59,28 @@ fn label_problem(l: &str) -> Option<String> {
     None
 }
 
-impl std::fmt::Display for HostName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Construction through `problem`, and read access, for each name type.
+macro_rules! validated_name {
+    ($($t:ident),*) => {$(
+        impl $t {
+            pub fn new(s: &str) -> Result<Self, String> {
+                match Self::problem(s) {
+                    None => Ok(Self(s.to_string())),
+                    Some(p) => Err(p),
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
 }
-impl std::fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_name!(HostName, ClusterName);
 
 #[cfg(test)]
 mod tests {
