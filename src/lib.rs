@@ -11,5 +11,6 @@ pub mod exit;
 pub mod facts;
 pub mod inventory;
 pub mod logging;
+pub mod pki;
 pub mod preflight;
 pub mod report;

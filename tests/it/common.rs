@@ -62,9 +62,14 @@ pub fn lab() -> Inventory {
         .known_hosts
         .clone()
         .expect("lab inventory names its known_hosts");
+    let first = format!("{}:{}", inv.hosts[0].ssh.address, inv.hosts[0].ssh.port);
+    let answers = first
+        .parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(2)).ok());
     assert!(
-        key.exists() && Path::new("/run/netns/gulab").exists(),
-        "the test lab is not up: run `scripts/lab up` (as root) first"
+        key.exists() && Path::new("/run/netns/gulab").exists() && answers.is_some(),
+        "the test lab is not up ({first} does not answer): run `scripts/lab up` (as root) first"
     );
     inv
 }

@@ -7,5 +7,6 @@ mod inventory;
 mod lab_cli;
 mod lab_fanout;
 mod lab_transport;
+mod pki;
 mod preflight;
 mod window;
