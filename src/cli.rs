@@ -24,6 +24,63 @@ pub enum Command {
     Check(CheckArgs),
     /// Run an ad-hoc command on every (or every --on) host.
     Exec(ExecArgs),
+    /// The cluster PKI, made here before any host is touched.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create or complete certs/<cluster>/: CAs are never replaced; a leaf is reissued only when it
+    /// no longer matches the inventory or expires soon, and the output says why.
+    Generate(PkiArgs),
+    /// A table of every certificate: file, CN, O, SANs, not-after, issuer.
+    Show(PkiReadArgs),
+    /// Chains, key/certificate pairs, expiry, and (with -i) SANs and identities against the inventory.
+    Verify(PkiReadArgs),
+    /// The bootstrap token (masked unless --reveal), the CA certificate hash and the join command.
+    JoinInfo(JoinInfoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PkiArgs {
+    /// The inventory file.
+    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
+    pub inventory: PathBuf,
+    /// Where the PKI lives (default: certs/<cluster> in the current directory).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Reissue leaves that expire within this many days.
+    #[arg(long, default_value_t = 30)]
+    pub renew_before_days: u32,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PkiReadArgs {
+    /// The inventory (its certs folder, and what the certificates should say).
+    #[arg(short, long, env = "GROUNDUP_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Any folder of certificates instead, e.g. /etc/kubernetes/pki copied from a node.
+    #[arg(long, conflicts_with = "certs_dir")]
+    pub dir: Option<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinInfoArgs {
+    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
+    pub inventory: PathBuf,
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Print the bootstrap token in full (it lets a machine join the cluster).
+    #[arg(long)]
+    pub reveal: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,4 +13,6 @@ pub mod inventory;
 pub mod logging;
 pub mod pki;
 pub mod preflight;
+pub mod render;
 pub mod report;
+pub mod secret;

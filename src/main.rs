@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(a) => commands::check::run(a).await,
             Command::Exec(a) => commands::exec::run(a).await,
+            Command::Pki(c) => commands::pki::run(c),
         }
     });
     match result {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod exec;
+pub mod pki;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ pub enum Failure {
     Inventory(#[from] InventoryError),
     #[error("{0}")]
     Usage(String),
+    /// A local file could not be read or written.
+    #[error("{0}")]
+    Io(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -27,6 +31,7 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Inventory(_) | Failure::Usage(_) => exit::USAGE,
+            Failure::Io(_) => exit::FAILED,
             Failure::Internal(_) => exit::INTERNAL,
         }
     }

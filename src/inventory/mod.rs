@@ -23,7 +23,57 @@ pub use names::{ClusterName, HostName};
 pub struct Inventory {
     pub path: PathBuf,
     pub cluster: Cluster,
+    pub pki: PkiSettings,
     pub hosts: Vec<Host>,
+}
+
+/// `[pki]`: key algorithm (kubeadm's `encryptionAlgorithm` names), validity, extra apiserver SANs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PkiSettings {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub ca_validity_days: u32,
+    /// Extra names and addresses for the apiserver certificate (a public DNS name, a floating IP).
+    pub extra_sans: Vec<String>,
+}
+
+impl Default for PkiSettings {
+    fn default() -> Self {
+        PkiSettings {
+            algorithm: KeyAlgorithm::EcdsaP256,
+            validity_days: 365,
+            ca_validity_days: 3650,
+            extra_sans: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KeyAlgorithm {
+    #[serde(rename = "ECDSA-P256")]
+    EcdsaP256,
+    #[serde(rename = "ECDSA-P384")]
+    EcdsaP384,
+    #[serde(rename = "RSA-2048")]
+    Rsa2048,
+    #[serde(rename = "RSA-3072")]
+    Rsa3072,
+    #[serde(rename = "RSA-4096")]
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub const NAMES: [&'static str; 5] = ["ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096"];
+    pub fn parse(s: &str) -> Option<KeyAlgorithm> {
+        Some(match s {
+            "ECDSA-P256" => KeyAlgorithm::EcdsaP256,
+            "ECDSA-P384" => KeyAlgorithm::EcdsaP384,
+            "RSA-2048" => KeyAlgorithm::Rsa2048,
+            "RSA-3072" => KeyAlgorithm::Rsa3072,
+            "RSA-4096" => KeyAlgorithm::Rsa4096,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -14,7 +14,19 @@ pub struct RawInventory {
     #[serde(default)]
     pub ssh: Option<S<RawSsh>>,
     #[serde(default)]
+    pub pki: Option<S<RawPki>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
+}
+
+/// `[pki]`: how groundup makes the cluster's certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPki {
+    pub algorithm: Option<S<String>>,
+    pub validity_days: Option<S<u32>>,
+    pub ca_validity_days: Option<S<u32>>,
+    pub extra_sans: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,49 +8,22 @@ use std::collections::{BTreeMap, HashMap};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    RsaKeySize, SanType, SerialNumber,
+    PublicKeyData, RsaKeySize, SanType, SerialNumber,
 };
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::spec::{CertSpec, Profile};
 
-/// Key algorithms, named as kubeadm's `encryptionAlgorithm` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Algorithm {
-    #[serde(rename = "ECDSA-P256")]
-    EcdsaP256,
-    #[serde(rename = "ECDSA-P384")]
-    EcdsaP384,
-    #[serde(rename = "RSA-2048")]
-    Rsa2048,
-    #[serde(rename = "RSA-3072")]
-    Rsa3072,
-    #[serde(rename = "RSA-4096")]
-    Rsa4096,
-}
+pub use crate::inventory::KeyAlgorithm as Algorithm;
 
-impl Algorithm {
-    pub fn parse(s: &str) -> Option<Algorithm> {
-        Some(match s {
-            "ECDSA-P256" => Algorithm::EcdsaP256,
-            "ECDSA-P384" => Algorithm::EcdsaP384,
-            "RSA-2048" => Algorithm::Rsa2048,
-            "RSA-3072" => Algorithm::Rsa3072,
-            "RSA-4096" => Algorithm::Rsa4096,
-            _ => return None,
-        })
-    }
-
-    pub fn generate(self) -> Result<KeyPair, rcgen::Error> {
-        match self {
-            Algorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
-            Algorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-            Algorithm::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
-            Algorithm::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
-            Algorithm::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
-        }
+/// A new key pair of `alg`.
+pub fn generate(alg: Algorithm) -> Result<KeyPair, rcgen::Error> {
+    match alg {
+        Algorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        Algorithm::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        Algorithm::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+        Algorithm::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
+        Algorithm::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
     }
 }
 
@@ -100,26 +73,49 @@ pub enum IssueError {
     Random(String),
 }
 
-/// Issues every spec (CAs must come before the leaves they sign).
-pub fn issue(
-    specs: &[CertSpec],
+/// The CAs that can sign, by spec id: loaded from disk or made in this run.
+#[derive(Default)]
+pub struct Issuers(HashMap<String, Issuer<'static, KeyPair>>);
+
+impl Issuers {
+    /// Adopts an existing CA (key as PKCS#8, PKCS#1 or SEC1 PEM, as kubeadm writes them); the
+    /// certificate must be a CA and the key must be its key.
+    pub fn load(&mut self, id: &str, cert_pem: &str, key_pem: &str) -> Result<(), String> {
+        let info = super::inspect::parse_cert(cert_pem)?;
+        if !info.is_ca {
+            return Err("the certificate is not a CA (basicConstraints CA:FALSE or missing)".into());
+        }
+        let key = KeyPair::from_pem(key_pem).map_err(|e| format!("the key does not load: {e}"))?;
+        if key.subject_public_key_info() != info.spki {
+            return Err("the key does not belong to the certificate".into());
+        }
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| format!("cannot sign with it: {e}"))?;
+        self.0.insert(id.to_string(), issuer);
+        Ok(())
+    }
+}
+
+/// Issues `specs` in order (a CA before the leaves it signs), signing with `issuers` and adding
+/// every CA it makes to them.
+pub fn issue_into(
+    specs: &[&CertSpec],
+    issuers: &mut Issuers,
     alg: Algorithm,
     validity: Validity,
     now: OffsetDateTime,
-) -> Result<Bundle, IssueError> {
-    let mut issuers: HashMap<String, Issuer<'static, KeyPair>> = HashMap::new();
+) -> Result<BTreeMap<String, Issued>, IssueError> {
     let mut certs = BTreeMap::new();
     for spec in specs {
         let err = |cause| IssueError::Rcgen {
             id: spec.id.clone(),
             cause,
         };
-        let key = alg.generate().map_err(err)?;
+        let key = generate(alg).map_err(err)?;
         let params = params(spec, validity, now)?;
         let cert = match &spec.issuer {
             None => params.self_signed(&key).map_err(err)?,
             Some(i) => {
-                let issuer = issuers.get(i).ok_or_else(|| IssueError::NoIssuer {
+                let issuer = issuers.0.get(i).ok_or_else(|| IssueError::NoIssuer {
                     id: spec.id.clone(),
                     issuer: i.clone(),
                 })?;
@@ -131,13 +127,23 @@ pub fn issue(
             key_pem: key.serialize_pem(),
         };
         if spec.profile == Profile::Ca {
-            issuers.insert(spec.id.clone(), Issuer::new(params, key));
+            issuers.0.insert(spec.id.clone(), Issuer::new(params, key));
         }
         certs.insert(spec.id.clone(), issued);
     }
-    let sa = alg
-        .generate()
-        .map_err(|cause| IssueError::Rcgen { id: "sa".into(), cause })?;
+    Ok(certs)
+}
+
+/// The whole set in memory, with a service-account key pair (no files, no existing CAs).
+pub fn issue(
+    specs: &[CertSpec],
+    alg: Algorithm,
+    validity: Validity,
+    now: OffsetDateTime,
+) -> Result<Bundle, IssueError> {
+    let all: Vec<&CertSpec> = specs.iter().collect();
+    let certs = issue_into(&all, &mut Issuers::default(), alg, validity, now)?;
+    let sa = generate(alg).map_err(|cause| IssueError::Rcgen { id: "sa".into(), cause })?;
     Ok(Bundle {
         certs,
         sa_key_pem: sa.serialize_pem(),
@@ -198,15 +204,12 @@ fn random_serial() -> Result<SerialNumber, IssueError> {
     Ok(SerialNumber::from(b.to_vec()))
 }
 
-/// kubeadm's `--discovery-token-ca-cert-hash`: `sha256:` + hex of SHA-256 over the CA
-/// certificate's DER SubjectPublicKeyInfo.
-pub fn ca_cert_hash(ca_pem: &str) -> Result<String, String> {
-    let (_, pem) =
-        x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).map_err(|e| format!("not a PEM certificate: {e}"))?;
-    let cert = pem.parse_x509().map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
-    Ok(format!(
-        "sha256:{}",
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
+impl Validity {
+    /// The inventory's `[pki]` validity periods.
+    pub fn from_settings(p: &crate::inventory::PkiSettings) -> Self {
+        Validity {
+            ca: Duration::days(p.ca_validity_days.into()),
+            leaf: Duration::days(p.validity_days.into()),
+        }
+    }
 }

@@ -1,10 +1,14 @@
 //! The cluster PKI, made by groundup itself before any host is touched (replacing cfssl and
 //! openssl scripts): [`spec`] says which certificates the inventory needs (pure), [`issue`] makes
-//! keys and certificates in memory. Storing them under `certs/<cluster>/` and the `pki` commands
-//! come next (issue: PKI).
+//! keys and certificates in memory, [`store`] keeps them under `certs/<cluster>/`, [`generate`]
+//! decides what to create, keep or reissue, and [`inspect`] reads certificates back.
 
+pub mod generate;
+pub mod inspect;
 pub mod issue;
 pub mod spec;
+pub mod store;
 
-pub use issue::{ca_cert_hash, issue, Algorithm, Bundle, IssueError, Issued, Validity};
+pub use inspect::ca_cert_hash;
+pub use issue::{generate, issue, issue_into, Algorithm, Bundle, IssueError, Issued, Issuers, Validity};
 pub use spec::{certificates, CertSpec, Profile, SpecError};

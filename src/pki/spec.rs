@@ -22,8 +22,9 @@ pub enum Profile {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertSpec {
-    /// Where it lives under `certs/<cluster>/`, without extension: `ca`, `etcd/ca`,
-    /// `nodes/cp-1/apiserver`, `nodes/cp-1/admin.conf` (a kubeconfig's client certificate).
+    /// Where it lives under `certs/<cluster>/`, as on a node: `ca`, `etcd/ca` (shared files of
+    /// /etc/kubernetes/pki), `nodes/cp-1/pki/apiserver` (a node's own leaf; `.crt`/`.key` added),
+    /// `nodes/cp-1/admin.conf` (a kubeconfig in /etc/kubernetes, holding this client certificate).
     pub id: String,
     pub cn: String,
     pub orgs: Vec<String>,
@@ -96,7 +97,8 @@ pub fn certificates(inv: &Inventory) -> Result<Vec<CertSpec>, SpecError> {
     for h in inv.with_role(Role::ControlPlane) {
         let ip = cert_ip(h)?;
         let n = |f: &str| format!("nodes/{}/{f}", h.name);
-        let mut api = leaf(n("apiserver"), "kube-apiserver", &[], Profile::Server, "ca");
+        let p = |f: &str| format!("nodes/{}/pki/{f}", h.name);
+        let mut api = leaf(p("apiserver"), "kube-apiserver", &[], Profile::Server, "ca");
         api.dns = vec![
             h.name.to_string(),
             "kubernetes".into(),
@@ -105,30 +107,31 @@ pub fn certificates(inv: &Inventory) -> Result<Vec<CertSpec>, SpecError> {
             format!("kubernetes.default.svc.{}", c.dns_domain),
         ];
         api.ips = vec![first_service_ip, ip];
-        if let Some(ep) = &c.control_plane_endpoint {
-            match ep.host.parse::<IpAddr>() {
-                Ok(eip) => api.ips.push(eip),
-                Err(_) => api.dns.push(ep.host.clone()),
+        let endpoint = c.control_plane_endpoint.iter().map(|ep| &ep.host);
+        for name in endpoint.chain(&inv.pki.extra_sans) {
+            match name.parse::<IpAddr>() {
+                Ok(ip) => api.ips.push(ip),
+                Err(_) => api.dns.push(name.clone()),
             }
         }
         dedup(&mut api);
         out.push(api);
         out.push(leaf(
-            n("apiserver-kubelet-client"),
+            p("apiserver-kubelet-client"),
             "kube-apiserver-kubelet-client",
             &["kubeadm:cluster-admins"],
             Profile::Client,
             "ca",
         ));
         out.push(leaf(
-            n("front-proxy-client"),
+            p("front-proxy-client"),
             "front-proxy-client",
             &[],
             Profile::Client,
             "front-proxy-ca",
         ));
         out.push(leaf(
-            n("apiserver-etcd-client"),
+            p("apiserver-etcd-client"),
             "kube-apiserver-etcd-client",
             &[],
             Profile::Client,
@@ -172,7 +175,7 @@ pub fn certificates(inv: &Inventory) -> Result<Vec<CertSpec>, SpecError> {
 /// An etcd member's server, peer and healthcheck-client certificates (stacked or external).
 fn etcd_member(h: &Host) -> Result<Vec<CertSpec>, SpecError> {
     let ip = cert_ip(h)?;
-    let n = |f: &str| format!("nodes/{}/etcd/{f}", h.name);
+    let n = |f: &str| format!("nodes/{}/pki/etcd/{f}", h.name);
     let mut v = Vec::new();
     for f in ["server", "peer"] {
         let mut s = leaf(n(f), h.name.as_str(), &[], Profile::ServerClient, "etcd/ca");

@@ -8,5 +8,6 @@ mod lab_cli;
 mod lab_fanout;
 mod lab_transport;
 mod pki;
+mod pki_store;
 mod preflight;
 mod window;

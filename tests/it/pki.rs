@@ -35,7 +35,7 @@ fn the_certificate_set_follows_the_topology() {
     let ext = pki::certificates(&example("external-etcd.toml")).unwrap();
     let ids: Vec<&str> = ext.iter().map(|s| s.id.as_str()).collect();
     assert!(
-        ids.contains(&"nodes/etcd-2/etcd/peer") && !ids.contains(&"nodes/cp-1/etcd/server"),
+        ids.contains(&"nodes/etcd-2/pki/etcd/peer") && !ids.contains(&"nodes/cp-1/pki/etcd/server"),
         "{ids:?}"
     );
     assert!(
@@ -128,7 +128,7 @@ fn every_certificate_matches_kubeadm_profiles() {
 #[test]
 fn the_apiserver_certificate_carries_every_name_clients_use() {
     let specs = pki::certificates(&example("ha.toml")).unwrap();
-    let api = specs.iter().find(|s| s.id == "nodes/cp-2/apiserver").unwrap();
+    let api = specs.iter().find(|s| s.id == "nodes/cp-2/pki/apiserver").unwrap();
     assert_eq!(
         api.dns,
         [
@@ -144,7 +144,7 @@ fn the_apiserver_certificate_carries_every_name_clients_use() {
         api.ips,
         ["10.96.0.1".parse::<IpAddr>().unwrap(), "10.20.0.12".parse().unwrap()]
     );
-    let peer = specs.iter().find(|s| s.id == "nodes/cp-3/etcd/peer").unwrap();
+    let peer = specs.iter().find(|s| s.id == "nodes/cp-3/pki/etcd/peer").unwrap();
     assert_eq!(
         peer.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
         ["10.20.0.13", "127.0.0.1", "::1"]
@@ -194,7 +194,7 @@ fn openssl_verifies_every_leaf_against_its_ca_and_purpose() {
     }
     // and a server certificate is refused as a client one
     let ca = file("ca", "crt");
-    let api = file("nodes/cp-1/apiserver", "crt");
+    let api = file("nodes/cp-1/pki/apiserver", "crt");
     assert!(!openssl(&["verify", "-purpose", "sslclient", "-CAfile", &ca, &api], dir.path()).0);
     // a leaf does not verify against another CA
     let etcd_ca = file("etcd/ca", "crt");
@@ -235,7 +235,7 @@ fn rsa_keys_are_selectable_and_the_sa_key_matches_its_public_half() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("api.crt"),
-        &bundle.certs["nodes/cp-1/apiserver"].cert_pem,
+        &bundle.certs["nodes/cp-1/pki/apiserver"].cert_pem,
     )
     .unwrap();
     std::fs::write(dir.path().join("sa.key"), &bundle.sa_key_pem).unwrap();

@@ -13,6 +13,7 @@ use super::*;
 
 mod cluster;
 mod host;
+mod pki;
 mod rules;
 
 /// The Kubernetes minors whose kubeadm speaks `kubeadm.k8s.io/v1beta4` and that groundup supports.
@@ -107,6 +108,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
         );
     }
     let etcd = rules::whole_cluster(&mut cx, &raw, &hosts, cluster.as_ref());
+    let pki = pki::pki(&mut cx, raw.pki.as_ref());
 
     match (cluster, etcd) {
         (Some(mut c), Some(etcd)) if cx.problems.is_empty() => {
@@ -114,6 +116,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
             Ok(Inventory {
                 path: path.to_path_buf(),
                 cluster: c,
+                pki,
                 hosts: hosts.into_iter().map(|(h, _)| h).collect(),
             })
         }

@@ -1,0 +1,411 @@
+//! `pki generate`: creates or completes the cluster PKI in the store. CAs found there are adopted
+//! and never replaced; a leaf is reissued only when it no longer matches the inventory (identity,
+//! SANs, usage, issuer, key, kubeconfig server) or expires within the renewal window, and every
+//! decision says why. Everything is issued in memory first and written all at once.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use super::inspect::{key_matches, parse_cert, signed_by};
+use super::issue::{generate as new_key, issue_into, Issued, Issuers, Validity};
+use super::spec::{cert_ip, certificates, CertSpec, Profile, SpecError};
+use super::store::{kubeconfig_field, NewFile, Store, StoreError};
+use crate::inventory::{Inventory, Role};
+use crate::render::{self, Kubeconfig};
+use crate::secret::BootstrapToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Keep,
+    Create,
+    Reissue,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub file: String,
+    pub action: Action,
+    pub why: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("`{file}`: {why}")]
+    Ca { file: String, why: String, hint: String },
+    #[error(transparent)]
+    Issue(#[from] super::IssueError),
+    #[error("cannot render `{file}`: {cause}")]
+    Render { file: String, cause: String },
+}
+
+impl PkiError {
+    pub fn hint(&self) -> String {
+        match self {
+            PkiError::Spec(e) => e.hint(),
+            PkiError::Store(e) => e.hint.clone(),
+            PkiError::Ca { hint, .. } => hint.clone(),
+            PkiError::Issue(_) | PkiError::Render { .. } => "this is a bug in groundup; nothing was written".into(),
+        }
+    }
+}
+
+/// Leaves expiring within this window are reissued.
+pub const RENEW_BEFORE: Duration = Duration::days(30);
+
+/// Creates or completes the PKI in `store`; returns a decision per file.
+pub fn generate(
+    inv: &Inventory,
+    store: &Store,
+    renew_before: Duration,
+    now: OffsetDateTime,
+) -> Result<Vec<Decision>, PkiError> {
+    let (decisions, files) = plan(inv, store, renew_before, now)?;
+    store.write_all(&files)?;
+    Ok(decisions)
+}
+
+/// What `generate` would do, and the files it would write; writes nothing.
+pub fn plan(
+    inv: &Inventory,
+    store: &Store,
+    renew_before: Duration,
+    now: OffsetDateTime,
+) -> Result<(Vec<Decision>, Vec<NewFile>), PkiError> {
+    let specs = certificates(inv)?;
+    let mut issuers = Issuers::default();
+    let mut ca_pems: HashMap<String, String> = HashMap::new();
+    let mut decisions = Vec::new();
+    let mut todo: Vec<&CertSpec> = Vec::new();
+
+    for spec in specs.iter().filter(|s| s.profile == Profile::Ca) {
+        let (crt, key) = (format!("{}.crt", spec.id), format!("{}.key", spec.id));
+        match (store.read(&crt)?, store.read(&key)?) {
+            (Some(c), Some(k)) => {
+                issuers.load(&spec.id, &c, &k).map_err(|why| PkiError::Ca {
+                    file: store.path(&crt).display().to_string(),
+                    why,
+                    hint: format!("restore this CA's own certificate and key, or move `{}` away to start a new PKI (every node would then need the new CA)", store.root.display()),
+                })?;
+                ca_pems.insert(spec.id.clone(), c);
+                decisions.push(Decision { file: crt, action: Action::Keep, why: "existing CA (never replaced)".into() });
+            }
+            (Some(_), None) => {
+                return Err(PkiError::Ca {
+                    file: store.path(&key).display().to_string(),
+                    why: format!("`{crt}` exists but its key does not"),
+                    hint: format!("copy `{key}` from a control plane's /etc/kubernetes/pki; groundup needs the CA key to sign (external-CA mode is not supported)"),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(PkiError::Ca {
+                    file: store.path(&crt).display().to_string(),
+                    why: format!("`{key}` exists without its certificate `{crt}`"),
+                    hint: format!("copy `{crt}` from a control plane, or remove `{key}` to make a new CA"),
+                })
+            }
+            (None, None) => {
+                todo.push(spec);
+                decisions.push(Decision { file: crt, action: Action::Create, why: "no CA yet".into() });
+            }
+        }
+    }
+    for spec in specs.iter().filter(|s| s.profile != Profile::Ca) {
+        let file = if spec.id.ends_with(".conf") {
+            spec.id.clone()
+        } else {
+            format!("{}.crt", spec.id)
+        };
+        let issuer = spec.issuer.as_deref().unwrap_or("ca");
+        let decision = match (ca_pems.get(issuer), existing(store, spec)?) {
+            (None, _) => Some((Action::Create, format!("its CA `{issuer}` is new"))),
+            (_, None) => Some((Action::Create, "missing".to_string())),
+            (Some(ca), Some((cert, key, text))) => {
+                stale(inv, spec, &cert, &key, text.as_deref(), ca, now, renew_before).map(|why| (Action::Reissue, why))
+            }
+        };
+        match decision {
+            Some((action, why)) => {
+                todo.push(spec);
+                decisions.push(Decision { file, action, why });
+            }
+            None => decisions.push(Decision {
+                file,
+                action: Action::Keep,
+                why: "matches the inventory".into(),
+            }),
+        }
+    }
+
+    let issued = issue_into(
+        &todo,
+        &mut issuers,
+        inv.pki.algorithm,
+        Validity::from_settings(&inv.pki),
+        now,
+    )?;
+    for (id, i) in &issued {
+        if id == "ca" || id == "front-proxy-ca" || id == "etcd/ca" {
+            ca_pems.insert(id.clone(), i.cert_pem.clone());
+        }
+    }
+    let mut files = Vec::new();
+    for spec in &todo {
+        let i = &issued[&spec.id];
+        if spec.id.ends_with(".conf") {
+            let text = kubeconfig(inv, spec, i, &ca_pems["ca"])?;
+            files.push(NewFile {
+                rel: spec.id.clone(),
+                bytes: text.into_bytes(),
+                mode: 0o600,
+                replace: true,
+            });
+        } else {
+            let replace = spec.profile != Profile::Ca;
+            files.push(NewFile {
+                rel: format!("{}.crt", spec.id),
+                bytes: i.cert_pem.clone().into_bytes(),
+                mode: 0o644,
+                replace,
+            });
+            files.push(NewFile {
+                rel: format!("{}.key", spec.id),
+                bytes: i.key_pem.clone().into_bytes(),
+                mode: 0o600,
+                replace,
+            });
+        }
+    }
+    service_account_and_token(inv, store, &mut files, &mut decisions)?;
+    Ok((decisions, files))
+}
+
+fn service_account_and_token(
+    inv: &Inventory,
+    store: &Store,
+    files: &mut Vec<NewFile>,
+    decisions: &mut Vec<Decision>,
+) -> Result<(), PkiError> {
+    match store.read("sa.key")? {
+        Some(k) => {
+            let key = rcgen::KeyPair::from_pem(&k).map_err(|e| PkiError::Ca {
+                file: store.path("sa.key").display().to_string(),
+                why: format!("the service-account key does not load: {e}"),
+                hint: "restore sa.key from a control plane; replacing it invalidates every service-account token"
+                    .into(),
+            })?;
+            decisions.push(Decision {
+                file: "sa.key".into(),
+                action: Action::Keep,
+                why: "existing key (never replaced)".into(),
+            });
+            if store.read("sa.pub")?.as_deref() != Some(key.public_key_pem().as_str()) {
+                files.push(NewFile {
+                    rel: "sa.pub".into(),
+                    bytes: key.public_key_pem().into_bytes(),
+                    mode: 0o644,
+                    replace: true,
+                });
+                decisions.push(Decision {
+                    file: "sa.pub".into(),
+                    action: Action::Reissue,
+                    why: "derived again from sa.key".into(),
+                });
+            }
+        }
+        None => {
+            let key =
+                new_key(inv.pki.algorithm).map_err(|cause| super::IssueError::Rcgen { id: "sa".into(), cause })?;
+            files.push(NewFile {
+                rel: "sa.key".into(),
+                bytes: key.serialize_pem().into_bytes(),
+                mode: 0o600,
+                replace: false,
+            });
+            files.push(NewFile {
+                rel: "sa.pub".into(),
+                bytes: key.public_key_pem().into_bytes(),
+                mode: 0o644,
+                replace: true,
+            });
+            decisions.push(Decision {
+                file: "sa.key".into(),
+                action: Action::Create,
+                why: "no service-account key yet".into(),
+            });
+        }
+    }
+    match store
+        .read("bootstrap-token")?
+        .as_deref()
+        .and_then(BootstrapToken::parse)
+    {
+        Some(_) => decisions.push(Decision {
+            file: "bootstrap-token".into(),
+            action: Action::Keep,
+            why: "existing token".into(),
+        }),
+        None => {
+            let t =
+                BootstrapToken::generate().map_err(|e| PkiError::Issue(super::IssueError::Random(e.to_string())))?;
+            files.push(NewFile {
+                rel: "bootstrap-token".into(),
+                bytes: format!("{}\n", t.expose()).into_bytes(),
+                mode: 0o600,
+                replace: true,
+            });
+            decisions.push(Decision {
+                file: "bootstrap-token".into(),
+                action: Action::Create,
+                why: "no bootstrap token yet".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An existing leaf: (certificate PEM, key PEM, kubeconfig text when it lives in one).
+fn existing(store: &Store, spec: &CertSpec) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+    if spec.id.ends_with(".conf") {
+        let Some(text) = store.read(&spec.id)? else {
+            return Ok(None);
+        };
+        let field = |name: &str| kubeconfig_field(&text, name);
+        return Ok(match (field("client-certificate-data:"), field("client-key-data:")) {
+            (Some(c), Some(k)) => Some((c, k, Some(text))),
+            _ => Some((String::new(), String::new(), Some(text))),
+        });
+    }
+    match (
+        store.read(&format!("{}.crt", spec.id))?,
+        store.read(&format!("{}.key", spec.id))?,
+    ) {
+        (Some(c), Some(k)) => Ok(Some((c, k, None))),
+        _ => Ok(None),
+    }
+}
+
+/// Why an existing leaf must be reissued, or `None` when it still fits.
+#[allow(clippy::too_many_arguments)]
+fn stale(
+    inv: &Inventory,
+    spec: &CertSpec,
+    cert: &str,
+    key: &str,
+    kubeconfig: Option<&str>,
+    ca: &str,
+    now: OffsetDateTime,
+    renew_before: Duration,
+) -> Option<String> {
+    let info = match parse_cert(cert) {
+        Ok(i) => i,
+        Err(e) => return Some(format!("unreadable: {e}")),
+    };
+    if info.cn != spec.cn || info.orgs != spec.orgs {
+        return Some(format!(
+            "identity is CN={} O={:?}, should be CN={} O={:?}",
+            info.cn, info.orgs, spec.cn, spec.orgs
+        ));
+    }
+    let (mut have, mut want): (Vec<String>, Vec<String>) = (
+        info.dns
+            .iter()
+            .cloned()
+            .chain(info.ips.iter().map(ToString::to_string))
+            .collect(),
+        spec.dns
+            .iter()
+            .cloned()
+            .chain(spec.ips.iter().map(ToString::to_string))
+            .collect(),
+    );
+    have.sort();
+    want.sort();
+    if have != want {
+        let added: Vec<&String> = want.iter().filter(|w| !have.contains(w)).collect();
+        let gone: Vec<&String> = have.iter().filter(|h| !want.contains(h)).collect();
+        return Some(format!("SANs changed (add {added:?}, drop {gone:?})"));
+    }
+    let eku = match spec.profile {
+        Profile::Server => (true, false),
+        Profile::Client => (false, true),
+        _ => (true, true),
+    };
+    if (info.server_auth, info.client_auth) != eku || info.is_ca {
+        return Some("key usage differs from kubeadm's".into());
+    }
+    if !signed_by(cert, ca) {
+        return Some(format!(
+            "not signed by the current `{}`",
+            spec.issuer.as_deref().unwrap_or("ca")
+        ));
+    }
+    if !key_matches(&info, key).unwrap_or(false) {
+        return Some("the key does not belong to the certificate".into());
+    }
+    if let Some(text) = kubeconfig {
+        let server = server_for(inv, spec);
+        if !text.lines().any(|l| l.trim() == format!("server: {server}")) {
+            return Some(format!("server is no longer {server}"));
+        }
+    }
+    let left = info.not_after - now.unix_timestamp();
+    if left < renew_before.whole_seconds() {
+        return Some(format!("expires in {} days", left.max(0) / 86_400));
+    }
+    None
+}
+
+/// The API server URL a kubeconfig uses: the cluster endpoint for admin.conf / super-admin.conf,
+/// the node's own API server for controller-manager.conf / scheduler.conf (as kubeadm does).
+pub fn server_for(inv: &Inventory, spec: &CertSpec) -> String {
+    let node = spec.id.split('/').nth(1).and_then(|n| inv.host(n));
+    let local = spec.id.ends_with("/controller-manager.conf") || spec.id.ends_with("/scheduler.conf");
+    let host = if local { node } else { None };
+    match (host, &inv.cluster.control_plane_endpoint) {
+        (Some(h), _) => url(cert_ip(h).map(|ip| ip.to_string()).unwrap_or_default(), 6443),
+        (None, Some(ep)) => format!("https://{ep}"),
+        (None, None) => {
+            let first = inv.with_role(Role::ControlPlane).next();
+            url(
+                first
+                    .and_then(|h| cert_ip(h).ok())
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                6443,
+            )
+        }
+    }
+}
+
+fn url(host: String, port: u16) -> String {
+    if host.contains(':') {
+        format!("https://[{host}]:{port}")
+    } else {
+        format!("https://{host}:{port}")
+    }
+}
+
+fn kubeconfig(inv: &Inventory, spec: &CertSpec, issued: &Issued, ca_pem: &str) -> Result<String, PkiError> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let server = server_for(inv, spec);
+    let ctx = Kubeconfig {
+        cluster: inv.cluster.name.as_str(),
+        server: &server,
+        user: &spec.cn,
+        ca_data: b64(ca_pem),
+        cert_data: b64(&issued.cert_pem),
+        key_data: b64(&issued.key_pem),
+    };
+    render::render("kubeconfig.yaml", ctx).map_err(|e| PkiError::Render {
+        file: spec.id.clone(),
+        cause: e.to_string(),
+    })
+}

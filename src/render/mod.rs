@@ -1,0 +1,43 @@
+//! Rendering the files groundup writes on hosts from `templates/` (compiled in) with typed
+//! contexts. Pure: text in, text out.
+
+use minijinja::Environment;
+use serde::Serialize;
+
+/// Every template, by its file name under `templates/`.
+const TEMPLATES: &[(&str, &str)] = &[("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml"))];
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    for (name, body) in TEMPLATES {
+        env.add_template(name, body).expect("templates/ parse (tested)");
+    }
+    env
+}
+
+/// Renders `template` with `ctx`; a missing variable is an error, never an empty string.
+pub fn render(template: &str, ctx: impl Serialize) -> Result<String, minijinja::Error> {
+    env().get_template(template)?.render(ctx)
+}
+
+/// A kubeconfig with embedded CA, client certificate and key (base64 of the PEMs), as kubeadm writes.
+#[derive(Debug, Serialize)]
+pub struct Kubeconfig<'a> {
+    pub cluster: &'a str,
+    pub server: &'a str,
+    pub user: &'a str,
+    pub ca_data: String,
+    pub cert_data: String,
+    pub key_data: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        let env = super::env();
+        assert_eq!(env.templates().count(), super::TEMPLATES.len());
+    }
+}
