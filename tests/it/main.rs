@@ -8,6 +8,8 @@ mod lab_cli;
 mod lab_fanout;
 mod lab_transport;
 mod pki;
+mod pki_etcd;
 mod pki_store;
+mod pki_tls;
 mod preflight;
 mod window;
