@@ -118,6 +118,6 @@ vm_boot() {   # vm_boot NAME ADDR INDEX ACCEL
 vm_down() {
   local f
   for f in "$RUN"/qemu-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
-  rm -rf "${VMD:?}"/vm-*
+  rm -rf "${VMD:?}"/vm-* "$VMD/inventory.toml"
   return 0
 }
