@@ -291,3 +291,89 @@ fn the_commands_show_verify_and_mask_the_token() {
         "{text}"
     );
 }
+
+#[test]
+fn keys_are_private_and_folders_closed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("pki"));
+    generate(&ha(|t| t), &store, RENEW_BEFORE, now()).unwrap();
+    let mode = |rel: &str| std::fs::metadata(store.path(rel)).unwrap().permissions().mode() & 0o777;
+    for rel in [
+        "ca.key",
+        "etcd/ca.key",
+        "sa.key",
+        "bootstrap-token",
+        "nodes/cp-2/pki/apiserver.key",
+        "nodes/cp-2/admin.conf",
+    ] {
+        assert_eq!(mode(rel), 0o600, "{rel}");
+    }
+    for rel in ["", "etcd", "nodes", "nodes/cp-2", "nodes/cp-2/pki/etcd"] {
+        assert_eq!(mode(rel), 0o700, "folder {rel}");
+    }
+}
+
+#[test]
+fn pki_settings_choose_the_algorithm_and_validity() {
+    let inv = ha(|t| {
+        t + "\n[pki]\nalgorithm = \"ECDSA-P384\"\nvalidity_days = 30\nextra_sans = [\"api.public.example\", \"203.0.113.10\"]\n"
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("pki"));
+    generate(&inv, &store, time::Duration::days(7), now()).unwrap();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(store.path("nodes/cp-1/pki/apiserver.crt"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("secp384r1") || text.contains("P-384"), "{text}");
+    assert!(
+        text.contains("DNS:api.public.example") && text.contains("IP Address:203.0.113.10"),
+        "{text}"
+    );
+    let info = groundup::pki::inspect::parse_cert(
+        &std::fs::read_to_string(store.path("nodes/cp-1/pki/apiserver.crt")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((info.not_after - now().unix_timestamp() + 60) / 86_400, 30);
+}
+
+#[test]
+fn a_garbage_ca_file_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("pki"));
+    generate(&ha(|t| t), &store, RENEW_BEFORE, now()).unwrap();
+    std::fs::write(store.path("front-proxy-ca.crt"), "not a certificate\n").unwrap();
+    let err = generate(&ha(|t| t), &store, RENEW_BEFORE, now()).unwrap_err();
+    assert!(
+        err.to_string().contains("front-proxy-ca.crt") && err.to_string().contains("not a PEM certificate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubeconfigs_point_at_the_endpoint_or_their_own_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("pki"));
+    generate(&ha(|t| t), &store, RENEW_BEFORE, now()).unwrap();
+    let server = |rel: &str| {
+        let text = std::fs::read_to_string(store.path(rel)).unwrap();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("server: ").map(String::from))
+            .unwrap()
+    };
+    assert_eq!(server("nodes/cp-2/admin.conf"), "https://k8s-api.example.internal:6443");
+    assert_eq!(
+        server("nodes/cp-2/super-admin.conf"),
+        "https://k8s-api.example.internal:6443"
+    );
+    assert_eq!(server("nodes/cp-2/scheduler.conf"), "https://10.20.0.12:6443");
+    assert_eq!(server("nodes/cp-3/controller-manager.conf"), "https://10.20.0.13:6443");
+    let admin = std::fs::read_to_string(store.path("nodes/cp-2/admin.conf")).unwrap();
+    assert!(
+        admin.contains("name: kubernetes-admin@prod-a") && admin.contains("current-context: kubernetes-admin@prod-a"),
+        "{admin}"
+    );
+}
