@@ -9,10 +9,10 @@ use base64::Engine;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use super::inspect::{key_matches, parse_cert, signed_by};
+use super::decide::{existing, stale};
 use super::issue::{generate as new_key, issue_into, Issued, Issuers, Validity};
 use super::spec::{cert_ip, certificates, CertSpec, Profile, SpecError};
-use super::store::{kubeconfig_field, NewFile, Store, StoreError};
+use super::store::{NewFile, Store, StoreError};
 use crate::inventory::{Inventory, Role};
 use crate::render::{self, Kubeconfig};
 use crate::secret::BootstrapToken;
@@ -30,6 +30,16 @@ pub struct Decision {
     pub file: String,
     pub action: Action,
     pub why: String,
+}
+
+impl Decision {
+    fn new(file: impl Into<String>, action: Action, why: impl Into<String>) -> Self {
+        Decision {
+            file: file.into(),
+            action,
+            why: why.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +105,7 @@ pub fn plan(
                     hint: format!("restore this CA's own certificate and key, or move `{}` away to start a new PKI (every node would then need the new CA)", store.root.display()),
                 })?;
                 ca_pems.insert(spec.id.clone(), c);
-                decisions.push(Decision { file: crt, action: Action::Keep, why: "existing CA (never replaced)".into() });
+                decisions.push(Decision::new(crt, Action::Keep, "existing CA (never replaced)"));
             }
             (Some(_), None) => {
                 return Err(PkiError::Ca {
@@ -113,7 +123,7 @@ pub fn plan(
             }
             (None, None) => {
                 todo.push(spec);
-                decisions.push(Decision { file: crt, action: Action::Create, why: "no CA yet".into() });
+                decisions.push(Decision::new(crt, Action::Create, "no CA yet"));
             }
         }
     }
@@ -161,12 +171,7 @@ pub fn plan(
         let i = &issued[&spec.id];
         if spec.id.ends_with(".conf") {
             let text = kubeconfig(inv, spec, i, &ca_pems["ca"])?;
-            files.push(NewFile {
-                rel: spec.id.clone(),
-                bytes: text.into_bytes(),
-                mode: 0o600,
-                replace: true,
-            });
+            files.push(NewFile::new(spec.id.clone(), text.into_bytes(), 0o600, true));
         } else {
             let replace = spec.profile != Profile::Ca;
             files.push(NewFile {
@@ -201,45 +206,18 @@ fn service_account_and_token(
                 hint: "restore sa.key from a control plane; replacing it invalidates every service-account token"
                     .into(),
             })?;
-            decisions.push(Decision {
-                file: "sa.key".into(),
-                action: Action::Keep,
-                why: "existing key (never replaced)".into(),
-            });
+            decisions.push(Decision::new("sa.key", Action::Keep, "existing key (never replaced)"));
             if store.read("sa.pub")?.as_deref() != Some(key.public_key_pem().as_str()) {
-                files.push(NewFile {
-                    rel: "sa.pub".into(),
-                    bytes: key.public_key_pem().into_bytes(),
-                    mode: 0o644,
-                    replace: true,
-                });
-                decisions.push(Decision {
-                    file: "sa.pub".into(),
-                    action: Action::Reissue,
-                    why: "derived again from sa.key".into(),
-                });
+                files.push(NewFile::new("sa.pub", key.public_key_pem().into_bytes(), 0o644, true));
+                decisions.push(Decision::new("sa.pub", Action::Reissue, "derived again from sa.key"));
             }
         }
         None => {
             let key =
                 new_key(inv.pki.algorithm).map_err(|cause| super::IssueError::Rcgen { id: "sa".into(), cause })?;
-            files.push(NewFile {
-                rel: "sa.key".into(),
-                bytes: key.serialize_pem().into_bytes(),
-                mode: 0o600,
-                replace: false,
-            });
-            files.push(NewFile {
-                rel: "sa.pub".into(),
-                bytes: key.public_key_pem().into_bytes(),
-                mode: 0o644,
-                replace: true,
-            });
-            decisions.push(Decision {
-                file: "sa.key".into(),
-                action: Action::Create,
-                why: "no service-account key yet".into(),
-            });
+            files.push(NewFile::new("sa.key", key.serialize_pem().into_bytes(), 0o600, false));
+            files.push(NewFile::new("sa.pub", key.public_key_pem().into_bytes(), 0o644, true));
+            decisions.push(Decision::new("sa.key", Action::Create, "no service-account key yet"));
         }
     }
     match store
@@ -247,120 +225,24 @@ fn service_account_and_token(
         .as_deref()
         .and_then(BootstrapToken::parse)
     {
-        Some(_) => decisions.push(Decision {
-            file: "bootstrap-token".into(),
-            action: Action::Keep,
-            why: "existing token".into(),
-        }),
+        Some(_) => decisions.push(Decision::new("bootstrap-token", Action::Keep, "existing token")),
         None => {
             let t =
                 BootstrapToken::generate().map_err(|e| PkiError::Issue(super::IssueError::Random(e.to_string())))?;
-            files.push(NewFile {
-                rel: "bootstrap-token".into(),
-                bytes: format!("{}\n", t.expose()).into_bytes(),
-                mode: 0o600,
-                replace: true,
-            });
-            decisions.push(Decision {
-                file: "bootstrap-token".into(),
-                action: Action::Create,
-                why: "no bootstrap token yet".into(),
-            });
+            files.push(NewFile::new(
+                "bootstrap-token",
+                format!("{}\n", t.expose()).into_bytes(),
+                0o600,
+                true,
+            ));
+            decisions.push(Decision::new(
+                "bootstrap-token",
+                Action::Create,
+                "no bootstrap token yet",
+            ));
         }
     }
     Ok(())
-}
-
-/// An existing leaf: (certificate PEM, key PEM, kubeconfig text when it lives in one).
-fn existing(store: &Store, spec: &CertSpec) -> Result<Option<(String, String, Option<String>)>, StoreError> {
-    if spec.id.ends_with(".conf") {
-        let Some(text) = store.read(&spec.id)? else {
-            return Ok(None);
-        };
-        let field = |name: &str| kubeconfig_field(&text, name);
-        return Ok(match (field("client-certificate-data:"), field("client-key-data:")) {
-            (Some(c), Some(k)) => Some((c, k, Some(text))),
-            _ => Some((String::new(), String::new(), Some(text))),
-        });
-    }
-    match (
-        store.read(&format!("{}.crt", spec.id))?,
-        store.read(&format!("{}.key", spec.id))?,
-    ) {
-        (Some(c), Some(k)) => Ok(Some((c, k, None))),
-        _ => Ok(None),
-    }
-}
-
-/// Why an existing leaf must be reissued, or `None` when it still fits.
-#[allow(clippy::too_many_arguments)]
-fn stale(
-    inv: &Inventory,
-    spec: &CertSpec,
-    cert: &str,
-    key: &str,
-    kubeconfig: Option<&str>,
-    ca: &str,
-    now: OffsetDateTime,
-    renew_before: Duration,
-) -> Option<String> {
-    let info = match parse_cert(cert) {
-        Ok(i) => i,
-        Err(e) => return Some(format!("unreadable: {e}")),
-    };
-    if info.cn != spec.cn || info.orgs != spec.orgs {
-        return Some(format!(
-            "identity is CN={} O={:?}, should be CN={} O={:?}",
-            info.cn, info.orgs, spec.cn, spec.orgs
-        ));
-    }
-    let (mut have, mut want): (Vec<String>, Vec<String>) = (
-        info.dns
-            .iter()
-            .cloned()
-            .chain(info.ips.iter().map(ToString::to_string))
-            .collect(),
-        spec.dns
-            .iter()
-            .cloned()
-            .chain(spec.ips.iter().map(ToString::to_string))
-            .collect(),
-    );
-    have.sort();
-    want.sort();
-    if have != want {
-        let added: Vec<&String> = want.iter().filter(|w| !have.contains(w)).collect();
-        let gone: Vec<&String> = have.iter().filter(|h| !want.contains(h)).collect();
-        return Some(format!("SANs changed (add {added:?}, drop {gone:?})"));
-    }
-    let eku = match spec.profile {
-        Profile::Server => (true, false),
-        Profile::Client => (false, true),
-        _ => (true, true),
-    };
-    if (info.server_auth, info.client_auth) != eku || info.is_ca {
-        return Some("key usage differs from kubeadm's".into());
-    }
-    if !signed_by(cert, ca) {
-        return Some(format!(
-            "not signed by the current `{}`",
-            spec.issuer.as_deref().unwrap_or("ca")
-        ));
-    }
-    if !key_matches(&info, key).unwrap_or(false) {
-        return Some("the key does not belong to the certificate".into());
-    }
-    if let Some(text) = kubeconfig {
-        let server = server_for(inv, spec);
-        if !text.lines().any(|l| l.trim() == format!("server: {server}")) {
-            return Some(format!("server is no longer {server}"));
-        }
-    }
-    let left = info.not_after - now.unix_timestamp();
-    if left < renew_before.whole_seconds() {
-        return Some(format!("expires in {} days", left.max(0) / 86_400));
-    }
-    None
 }
 
 /// The API server URL a kubeconfig uses: the cluster endpoint for admin.conf / super-admin.conf,

@@ -3,6 +3,7 @@
 //! keys and certificates in memory, [`store`] keeps them under `certs/<cluster>/`, [`generate`]
 //! decides what to create, keep or reissue, and [`inspect`] reads certificates back.
 
+mod decide;
 pub mod generate;
 pub mod inspect;
 pub mod issue;

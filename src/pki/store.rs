@@ -27,6 +27,17 @@ pub struct NewFile {
     pub replace: bool,
 }
 
+impl NewFile {
+    pub fn new(rel: impl Into<String>, bytes: Vec<u8>, mode: u32, replace: bool) -> Self {
+        NewFile {
+            rel: rel.into(),
+            bytes,
+            mode,
+            replace,
+        }
+    }
+}
+
 pub struct Store {
     pub root: PathBuf,
 }
