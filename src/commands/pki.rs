@@ -265,18 +265,7 @@ fn run_join_info(a: JoinInfoArgs) -> Result<u8, Failure> {
         .and_then(BootstrapToken::parse)
         .ok_or_else(|| missing("bootstrap-token"))?;
     let hash = ca_cert_hash(&ca).map_err(|e| Failure::Usage(format!("ca.crt: {e}")))?;
-    let endpoint = crate::pki::generate::server_for(
-        &inv,
-        &crate::pki::CertSpec {
-            id: "admin.conf".into(),
-            cn: String::new(),
-            orgs: vec![],
-            profile: crate::pki::Profile::Client,
-            issuer: None,
-            dns: vec![],
-            ips: vec![],
-        },
-    );
+    let endpoint = crate::pki::generate::endpoint_url(&inv);
     let shown = if a.reveal {
         token.expose().to_string()
     } else {

@@ -11,38 +11,56 @@ use super::store::{kubeconfig_field, Store, StoreError};
 use crate::inventory::Inventory;
 
 /// An existing leaf: (certificate PEM, key PEM, kubeconfig text when it lives in one).
-pub(super) fn existing(store: &Store, spec: &CertSpec) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+/// A leaf already in the store.
+pub(super) struct Existing {
+    pub cert: String,
+    pub key: String,
+    /// The kubeconfig that embeds it, when it lives in one.
+    pub kubeconfig: Option<String>,
+}
+
+pub(super) fn existing(store: &Store, spec: &CertSpec) -> Result<Option<Existing>, StoreError> {
     if spec.id.ends_with(".conf") {
         let Some(text) = store.read(&spec.id)? else {
             return Ok(None);
         };
         let field = |name: &str| kubeconfig_field(&text, name);
         return Ok(match (field("client-certificate-data:"), field("client-key-data:")) {
-            (Some(c), Some(k)) => Some((c, k, Some(text))),
-            _ => Some((String::new(), String::new(), Some(text))),
+            (Some(cert), Some(key)) => Some(Existing {
+                cert,
+                key,
+                kubeconfig: Some(text),
+            }),
+            _ => Some(Existing {
+                cert: String::new(),
+                key: String::new(),
+                kubeconfig: Some(text),
+            }),
         });
     }
     match (
         store.read(&format!("{}.crt", spec.id))?,
         store.read(&format!("{}.key", spec.id))?,
     ) {
-        (Some(c), Some(k)) => Ok(Some((c, k, None))),
+        (Some(cert), Some(key)) => Ok(Some(Existing {
+            cert,
+            key,
+            kubeconfig: None,
+        })),
         _ => Ok(None),
     }
 }
 
 /// Why an existing leaf must be reissued, or `None` when it still fits.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn stale(
     inv: &Inventory,
     spec: &CertSpec,
-    cert: &str,
-    key: &str,
-    kubeconfig: Option<&str>,
+    found: &Existing,
     ca: &str,
     now: OffsetDateTime,
     renew_before: Duration,
 ) -> Option<String> {
+    let (cert, key, kubeconfig) = (found.cert.as_str(), found.key.as_str(), found.kubeconfig.as_deref());
     let info = match parse_cert(cert) {
         Ok(i) => i,
         Err(e) => return Some(format!("unreadable: {e}")),

@@ -137,8 +137,8 @@ pub fn plan(
         let decision = match (ca_pems.get(issuer), existing(store, spec)?) {
             (None, _) => Some((Action::Create, format!("its CA `{issuer}` is new"))),
             (_, None) => Some((Action::Create, "missing".to_string())),
-            (Some(ca), Some((cert, key, text))) => {
-                stale(inv, spec, &cert, &key, text.as_deref(), ca, now, renew_before).map(|why| (Action::Reissue, why))
+            (Some(ca), Some(found)) => {
+                stale(inv, spec, &found, ca, now, renew_before).map(|why| (Action::Reissue, why))
             }
         };
         match decision {
@@ -161,10 +161,8 @@ pub fn plan(
         Validity::from_settings(&inv.pki),
         now,
     )?;
-    for (id, i) in &issued {
-        if id == "ca" || id == "front-proxy-ca" || id == "etcd/ca" {
-            ca_pems.insert(id.clone(), i.cert_pem.clone());
-        }
+    for spec in todo.iter().filter(|s| s.profile == Profile::Ca) {
+        ca_pems.insert(spec.id.clone(), issued[&spec.id].cert_pem.clone());
     }
     let mut files = Vec::new();
     for spec in &todo {
@@ -248,21 +246,20 @@ fn service_account_and_token(
 /// The API server URL a kubeconfig uses: the cluster endpoint for admin.conf / super-admin.conf,
 /// the node's own API server for controller-manager.conf / scheduler.conf (as kubeadm does).
 pub fn server_for(inv: &Inventory, spec: &CertSpec) -> String {
-    let node = spec.id.split('/').nth(1).and_then(|n| inv.host(n));
     let local = spec.id.ends_with("/controller-manager.conf") || spec.id.ends_with("/scheduler.conf");
-    let host = if local { node } else { None };
-    match (host, &inv.cluster.control_plane_endpoint) {
-        (Some(h), _) => url(cert_ip(h).map(|ip| ip.to_string()).unwrap_or_default(), 6443),
-        (None, Some(ep)) => format!("https://{ep}"),
-        (None, None) => {
-            let first = inv.with_role(Role::ControlPlane).next();
-            url(
-                first
-                    .and_then(|h| cert_ip(h).ok())
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default(),
-                6443,
-            )
+    match spec.id.split('/').nth(1).and_then(|n| inv.host(n)).filter(|_| local) {
+        Some(h) => url(cert_ip(h).map(|ip| ip.to_string()).unwrap_or_default(), 6443),
+        None => endpoint_url(inv),
+    }
+}
+
+/// The cluster's API endpoint: `control_plane_endpoint`, else the first control plane on 6443.
+pub fn endpoint_url(inv: &Inventory) -> String {
+    match &inv.cluster.control_plane_endpoint {
+        Some(ep) => format!("https://{ep}"),
+        None => {
+            let first = inv.with_role(Role::ControlPlane).next().and_then(|h| cert_ip(h).ok());
+            url(first.map(|ip| ip.to_string()).unwrap_or_default(), 6443)
         }
     }
 }
