@@ -3,7 +3,7 @@
 RUN=$LAB_DIR/run
 mkdir -p "$LAB_DIR" "$RUN"
 T0=$(date +%s%N)
-log() { printf '[lab %5ss] %s\n' "$(( ($(date +%s%N) - T0) / 100000000 ))" "$*" | sed -E 's/\[lab +([0-9]*)([0-9])s\]/[lab \1.\2s]/' >&2; }
+log() { local t=$(( ($(date +%s%N) - T0) / 100000000 )); printf '[lab %d.%ds] %s\n' $((t / 10)) $((t % 10)) "$*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
 
 ensure_pkgs() {   # ensure_pkgs CMD:PKG ...  installs the Debian packages whose command is missing

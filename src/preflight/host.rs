@@ -173,7 +173,8 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
 fn ports_check(inv: &Inventory, host: &Host, hf: &HostFacts) -> Check {
     let mut busy = Vec::new();
     let mut ours = Vec::new();
-    for (port, owner) in required_ports(inv, host) {
+    let required = required_ports(inv, host);
+    for &(port, owner) in &required {
         if let Some(l) = hf.facts.listening.iter().find(|l| l.port == port) {
             let proc_name = l.process.clone().unwrap_or_else(|| "an unknown process".into());
             // ss truncates process names to 15 characters (kube-controller).
@@ -187,7 +188,7 @@ fn ports_check(inv: &Inventory, host: &Host, hf: &HostFacts) -> Check {
             }
         }
     }
-    let wanted: Vec<String> = required_ports(inv, host).iter().map(|(p, _)| p.to_string()).collect();
+    let wanted: Vec<String> = required.iter().map(|(p, _)| p.to_string()).collect();
     if !busy.is_empty() {
         Check::fail(
             "ports",
