@@ -6,6 +6,7 @@ mod network;
 mod os;
 mod packages;
 mod ports;
+pub mod state;
 mod system;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ pub use network::{DefaultRoute, Interface};
 pub use os::{OsFamily, OsRelease, Support};
 pub use packages::PackageManager;
 pub use ports::Listener;
+pub use state::{Service, State};
 pub use system::{CgroupVersion, Memory};
 
 use crate::exec::{ExecError, Output, Request, Transport};
@@ -48,7 +50,9 @@ pub fn script() -> String {
         ("clock", "date +%s.%N"),
     ];
     let mut s = String::from("export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
-    for (name, cmd) in sections {
+    let state = state::sections();
+    let all = sections.iter().map(|(n, c)| (*n, c.to_string())).chain(state);
+    for (name, cmd) in all {
         s.push_str(&format!("echo '{MARK}{name}'\n{{ {cmd}; }} 2>/dev/null || true\n"));
     }
     s
@@ -93,11 +97,15 @@ pub struct Facts {
     pub package_manager: Option<PackageManager>,
     /// Installed container runtime and Kubernetes packages: name → version.
     pub packages: BTreeMap<String, String>,
+    /// Of those, the ones dpkg holds (`apt-mark hold`).
+    pub held: std::collections::BTreeSet<String>,
     pub listening: Vec<Listener>,
     /// The user the facts script ran as (root when sudo works).
     pub user: String,
     /// Seconds since the epoch on the host when the script ran.
     pub clock: Option<f64>,
+    /// What groundup manages: modules, sysctls, services, managed files, artifacts.
+    pub state: State,
 }
 
 /// Parses the whole facts script output. Pure.
@@ -121,9 +129,11 @@ pub fn parse(out: &str) -> Facts {
         init: get("init").trim().to_string(),
         package_manager: packages::parse_manager(get("package-manager")),
         packages: packages::parse_packages(get("packages")),
+        held: packages::parse_held(get("packages")),
         listening: ports::parse_ss(get("listening")),
         user: get("user").trim().to_string(),
         clock: get("clock").trim().parse().ok(),
+        state: state::parse(|k| get(k).to_string()),
     }
 }
 

@@ -8,6 +8,8 @@ pub struct OsRelease {
     pub id: String,
     pub id_like: Vec<String>,
     pub version_id: String,
+    /// `VERSION_CODENAME` (`bookworm`, `noble`): apt repositories are named by it.
+    pub codename: String,
     pub pretty_name: String,
 }
 
@@ -38,6 +40,7 @@ pub fn parse_os_release(text: &str) -> OsRelease {
             "ID" => os.id = v.to_ascii_lowercase(),
             "ID_LIKE" => os.id_like = v.split_whitespace().map(str::to_ascii_lowercase).collect(),
             "VERSION_ID" => os.version_id = v,
+            "VERSION_CODENAME" => os.codename = v,
             "PRETTY_NAME" => os.pretty_name = v,
             _ => {}
         }

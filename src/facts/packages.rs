@@ -6,8 +6,8 @@ use serde::Serialize;
 
 /// Lists the watched packages on either family: dpkg prints `name<TAB>version<TAB>ii `, rpm the same.
 pub const QUERY: &str = "if command -v dpkg-query >/dev/null; then \
-dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd-server; \
-else rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd; fi";
+dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd-server curl ca-certificates systemd-timesyncd chrony; \
+else rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd curl ca-certificates chrony; fi";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +38,16 @@ pub fn parse_packages(text: &str) -> BTreeMap<String, String> {
             let mut f = l.split('\t');
             let (name, version, status) = (f.next()?, f.next()?, f.next().unwrap_or(""));
             (status.chars().nth(1) == Some('i') && !version.is_empty()).then(|| (name.to_string(), version.to_string()))
+        })
+        .collect()
+}
+
+/// Packages dpkg holds: the first status letter is `h`, the second `i`.
+pub fn parse_held(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() >= 3 && f[2].starts_with("hi")).then(|| f[0].to_string())
         })
         .collect()
 }

@@ -24,7 +24,59 @@ pub struct Inventory {
     pub path: PathBuf,
     pub cluster: Cluster,
     pub pki: PkiSettings,
+    /// `[container_runtime]`, `[artifacts]`, `[proxy]`, `[os]`: how hosts are prepared.
+    pub node: NodeSettings,
     pub hosts: Vec<Host>,
+}
+
+/// How hosts are prepared before Kubernetes goes on them (issue 4).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeSettings {
+    pub runtime: RuntimeSettings,
+    /// A local folder of .deb/.rpm files and image archives, uploaded instead of downloading.
+    pub artifacts: Option<PathBuf>,
+    pub proxy: Option<ProxySettings>,
+    pub firewall: FirewallPolicy,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuntimeSettings {
+    pub source: RuntimeSource,
+    /// Overrides the pause image kubeadm expects for the pinned minor.
+    pub sandbox_image: Option<String>,
+    /// Registry host → mirror endpoints, tried in order (containerd `hosts.toml`).
+    pub mirrors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Where containerd comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeSource {
+    /// Docker's `containerd.io` package (containerd 2.x): what Kubernetes ≥ 1.36 needs.
+    #[default]
+    Docker,
+    /// The distribution's own `containerd` package (Debian/Ubuntu only).
+    Os,
+}
+
+/// `[proxy]`. The URLs may carry credentials, so they are secrets: never printed, never in argv.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxySettings {
+    pub http: Option<crate::secret::Secret>,
+    pub https: Option<crate::secret::Secret>,
+    /// Extra NO_PROXY entries; the cluster's own are added by groundup.
+    pub no_proxy: Vec<String>,
+}
+
+/// What to do with an active firewalld on RHEL-family hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirewallPolicy {
+    /// Open the ports each host's roles need (and flannel's VXLAN port).
+    #[default]
+    OpenPorts,
+    /// Stop and disable firewalld.
+    Disable,
 }
 
 /// `[pki]`: key algorithm (kubeadm's `encryptionAlgorithm` names), validity, extra apiserver SANs.

@@ -16,7 +16,47 @@ pub struct RawInventory {
     #[serde(default)]
     pub pki: Option<S<RawPki>>,
     #[serde(default)]
+    pub container_runtime: Option<S<RawRuntime>>,
+    #[serde(default)]
+    pub artifacts: Option<S<RawArtifacts>>,
+    #[serde(default)]
+    pub proxy: Option<S<RawProxy>>,
+    #[serde(default)]
+    pub os: Option<S<RawOs>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
+}
+
+/// `[container_runtime]`: where containerd comes from, the sandbox image, registry mirrors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    pub source: Option<S<String>>,
+    pub sandbox_image: Option<S<String>>,
+    pub mirrors: Option<S<std::collections::BTreeMap<String, Vec<S<String>>>>>,
+}
+
+/// `[artifacts]`: a local folder of packages and archives for hosts without internet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArtifacts {
+    pub dir: S<String>,
+}
+
+/// `[proxy]`: an HTTP(S) proxy for package managers and containerd.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub http: Option<S<String>>,
+    pub https: Option<S<String>>,
+    pub no_proxy: Option<Vec<S<String>>>,
+}
+
+/// `[os]`: how groundup may change the operating system.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOs {
+    pub firewall: Option<S<String>>,
 }
 
 /// `[pki]`: how groundup makes the cluster's certificates.

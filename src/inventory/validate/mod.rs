@@ -13,6 +13,7 @@ use super::*;
 
 mod cluster;
 mod host;
+mod node;
 mod pki;
 mod rules;
 
@@ -109,6 +110,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
     }
     let etcd = rules::whole_cluster(&mut cx, &raw, &hosts, cluster.as_ref());
     let pki = pki::pki(&mut cx, raw.pki.as_ref());
+    let node = node::node(&mut cx, &raw);
 
     match (cluster, etcd) {
         (Some(mut c), Some(etcd)) if cx.problems.is_empty() => {
@@ -117,6 +119,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
                 path: path.to_path_buf(),
                 cluster: c,
                 pki,
+                node,
                 hosts: hosts.into_iter().map(|(h, _)| h).collect(),
             })
         }

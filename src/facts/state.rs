@@ -1,0 +1,219 @@
+//! Facts about what groundup manages on a host: kernel modules, sysctls, swap in fstab, services,
+//! SELinux, firewalld, checksums of managed files and uploaded artifacts, the resume marker.
+//! The shell for each lives in [`SECTIONS`]; the parsers are pure.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::paths;
+
+/// The kernel modules Kubernetes nodes need (overlayfs for containerd, br_netfilter for flannel).
+pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
+/// The sysctls groundup sets, as `/proc/sys` paths relative names.
+pub const SYSCTLS: [&str; 3] = [
+    "net.ipv4.ip_forward",
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+];
+/// Units whose state the plan needs.
+pub const SERVICES: [&str; 9] = [
+    "containerd",
+    "kubelet",
+    "chronyd",
+    "chrony",
+    "systemd-timesyncd",
+    "ntp",
+    "ntpsec",
+    "ntpd",
+    "firewalld",
+];
+
+/// `(section, shell)` pairs appended to the facts script.
+pub fn sections() -> Vec<(&'static str, String)> {
+    let sysctl_paths: Vec<String> = SYSCTLS
+        .iter()
+        .map(|k| format!("/proc/sys/{}", k.replace('.', "/")))
+        .collect();
+    vec![
+        ("virt", "systemd-detect-virt -c".into()),
+        (
+            "modules",
+            format!(
+                "for m in {}; do if [ -d /sys/module/$m ]; then echo \"$m loaded\"; \
+                 elif grep -qs \"/$m.ko\" /lib/modules/$(uname -r)/modules.builtin; then echo \"$m builtin\"; fi; done",
+                MODULES.join(" ")
+            ),
+        ),
+        ("sysctl", format!("grep -Hs . {}", sysctl_paths.join(" "))),
+        (
+            "fstab-swap",
+            "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab".into(),
+        ),
+        (
+            "services",
+            format!(
+                "for u in {}; do printf '%s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null)\" \
+                 \"$(systemctl is-enabled \"$u\" 2>/dev/null)\"; done",
+                SERVICES.join(" ")
+            ),
+        ),
+        (
+            "selinux",
+            "getenforce && sed -n 's/^SELINUX=//p' /etc/selinux/config".into(),
+        ),
+        (
+            "firewalld-ports",
+            "systemctl is-active -q firewalld && firewall-cmd --list-ports".into(),
+        ),
+        (
+            "files",
+            format!(
+                "sha256sum {} {}/*/hosts.toml",
+                paths::MANAGED_FILES.join(" "),
+                paths::CONTAINERD_CERTS_D
+            ),
+        ),
+        ("artifacts", format!("cat {}/*.sha256", paths::ARTIFACTS)),
+        // Only a checksum: the line may carry proxy credentials.
+        (
+            "dnf-proxy",
+            "grep -s '^proxy=' /etc/dnf/dnf.conf | sha256sum | cut -c1-64".into(),
+        ),
+        ("marker", format!("cat {}", paths::MARKER)),
+    ]
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct State {
+    /// The container manager when the host is a container (`systemd-nspawn`, `lxc`), else `None`.
+    pub container: Option<String>,
+    /// Module → `loaded` or `builtin`; absent modules are missing.
+    pub modules: BTreeMap<String, String>,
+    /// sysctl name → current value; absent when the key does not exist (module not loaded).
+    pub sysctls: BTreeMap<String, String>,
+    /// Uncommented swap lines in /etc/fstab.
+    pub fstab_swap: Vec<String>,
+    pub services: BTreeMap<String, Service>,
+    pub selinux: Option<Selinux>,
+    pub firewalld_ports: Vec<String>,
+    /// Managed path → sha256 of its current content; absent files are missing.
+    pub files: BTreeMap<String, String>,
+    /// Verified artifacts already on the host: file name → sha256.
+    pub artifacts: BTreeMap<String, String>,
+    /// sha256 of the `proxy=` lines in /etc/dnf/dnf.conf (of the empty string when none).
+    pub dnf_proxy: Option<String>,
+    /// The host's marker of the last run that changed it.
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Service {
+    /// `active`, `inactive`, `failed`, …
+    pub active: String,
+    /// `enabled`, `disabled`, `masked`, `static`; empty when the unit does not exist.
+    pub enabled: String,
+}
+
+impl Service {
+    pub fn exists(&self) -> bool {
+        !self.enabled.is_empty()
+    }
+    pub fn is_active(&self) -> bool {
+        self.active == "active"
+    }
+    pub fn is_enabled(&self) -> bool {
+        self.enabled == "enabled" || self.enabled == "static" || self.enabled == "alias"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Selinux {
+    /// `Enforcing`, `Permissive` or `Disabled` (getenforce).
+    pub current: String,
+    /// `SELINUX=` in /etc/selinux/config.
+    pub configured: String,
+}
+
+impl State {
+    pub fn service(&self, name: &str) -> Service {
+        self.services.get(name).cloned().unwrap_or_default()
+    }
+}
+
+pub fn parse(get: impl Fn(&str) -> String) -> State {
+    let virt = get("virt").trim().to_string();
+    State {
+        container: (!virt.is_empty() && virt != "none").then_some(virt),
+        modules: pairs(&get("modules")),
+        sysctls: parse_sysctls(&get("sysctl")),
+        fstab_swap: get("fstab-swap")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        services: parse_services(&get("services")),
+        selinux: parse_selinux(&get("selinux")),
+        firewalld_ports: get("firewalld-ports").split_whitespace().map(String::from).collect(),
+        files: parse_sha256sum(&get("files")),
+        artifacts: parse_sha256sum(&get("artifacts"))
+            .into_iter()
+            .map(|(path, sum)| (path.rsplit('/').next().unwrap_or(&path).to_string(), sum))
+            .collect(),
+        dnf_proxy: Some(get("dnf-proxy").trim().to_string()).filter(|s| s.len() == 64),
+        marker: Some(get("marker").trim().to_string()).filter(|s| !s.is_empty()),
+    }
+}
+
+fn pairs(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        .collect()
+}
+
+/// `grep -H .` output: `/proc/sys/net/ipv4/ip_forward:1`.
+pub fn parse_sysctls(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (path, v) = l.split_once(':')?;
+            let key = path.strip_prefix("/proc/sys/")?.replace('/', ".");
+            Some((key, v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn parse_services(text: &str) -> BTreeMap<String, Service> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let name = f.next()?.to_string();
+            let active = f.next().unwrap_or("").to_string();
+            let enabled = f.next().unwrap_or("").to_string();
+            Some((name, Service { active, enabled }))
+        })
+        .collect()
+}
+
+fn parse_selinux(text: &str) -> Option<Selinux> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let current = lines.next()?.to_string();
+    Some(Selinux {
+        current,
+        configured: lines.next().unwrap_or("").to_string(),
+    })
+}
+
+/// `sha256sum` output (`<hex>  <path>`, or `<hex> *<path>` in binary mode); also reads the
+/// `.sha256` files groundup writes beside artifacts, which use the same format.
+pub fn parse_sha256sum(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (sum, path) = l.split_once(char::is_whitespace)?;
+            let path = path.trim_start().trim_start_matches('*');
+            (sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) && !path.is_empty())
+                .then(|| (path.to_string(), sum.to_ascii_lowercase()))
+        })
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! The host-preparation tables: `[container_runtime]`, `[artifacts]`, `[proxy]`, `[os]`.
+
+use super::super::raw::{RawInventory, S};
+use super::super::*;
+use super::Ctx;
+
+pub(super) fn node(cx: &mut Ctx, raw: &RawInventory) -> NodeSettings {
+    let mut out = NodeSettings::default();
+    if let Some(rt) = &raw.container_runtime {
+        let rt = rt.get_ref();
+        if let Some(src) = &rt.source {
+            match src.get_ref().as_str() {
+                "docker" => out.runtime.source = RuntimeSource::Docker,
+                "os" => out.runtime.source = RuntimeSource::Os,
+                other => cx.err(
+                    src.span(),
+                    format!("unknown container runtime source `{other}`"),
+                    "unknown source",
+                    Some(
+                        "use `docker` (Docker's containerd.io, containerd 2.x) or `os` (the distribution's containerd)"
+                            .into(),
+                    ),
+                ),
+            }
+        }
+        if let Some(img) = &rt.sandbox_image {
+            let v = img.get_ref();
+            if v.contains(char::is_whitespace) || !v.contains(':') {
+                cx.err(
+                    img.span(),
+                    format!("`{v}` is not an image reference with a tag"),
+                    "not an image",
+                    Some("write it as kubeadm does, e.g. `registry.k8s.io/pause:3.10.1`".into()),
+                );
+            } else {
+                out.runtime.sandbox_image = Some(v.clone());
+            }
+        }
+        if let Some(m) = &rt.mirrors {
+            for (registry, endpoints) in m.get_ref() {
+                let mut list = Vec::new();
+                for e in endpoints {
+                    if !(e.get_ref().starts_with("https://") || e.get_ref().starts_with("http://")) {
+                        cx.err(
+                            e.span(),
+                            format!("mirror `{}` for `{registry}` is not an http(s) URL", e.get_ref()),
+                            "not a URL",
+                            Some("write the mirror as `https://host[:port]`".into()),
+                        );
+                    }
+                    list.push(e.get_ref().trim_end_matches('/').to_string());
+                }
+                if registry.is_empty() || registry.contains(['/', ' ']) {
+                    cx.err(
+                        m.span(),
+                        format!("`{registry}` is not a registry host name"),
+                        "in this table",
+                        Some(
+                            "key the table by registry host, e.g. `\"docker.io\" = [\"https://mirror.example\"]`"
+                                .into(),
+                        ),
+                    );
+                }
+                out.runtime.mirrors.insert(registry.clone(), list);
+            }
+        }
+    }
+    if let Some(a) = &raw.artifacts {
+        let dir = &a.get_ref().dir;
+        let path = cx.path(dir.get_ref());
+        if path.is_dir() {
+            out.artifacts = Some(path);
+        } else {
+            cx.err(
+                dir.span(),
+                format!("the artifacts folder `{}` does not exist", path.display()),
+                "no such folder",
+                Some("create it and put the .deb/.rpm files there, or remove [artifacts]".into()),
+            );
+        }
+    }
+    if let Some(p) = &raw.proxy {
+        let span = p.span();
+        let p = p.get_ref();
+        let url = |v: &Option<S<String>>, cx: &mut Ctx| {
+            let v = v.as_ref()?;
+            let s = v.get_ref();
+            if !(s.starts_with("http://") || s.starts_with("https://")) {
+                // The value may hold a password: the message never repeats it.
+                cx.err(
+                    v.span(),
+                    "the proxy is not an http(s) URL",
+                    "not a URL",
+                    Some("write it as `http://[user:password@]host:port`".into()),
+                );
+            }
+            Some(crate::secret::Secret::new(s.trim_end_matches('/')))
+        };
+        let http = url(&p.http, cx);
+        let https = url(&p.https, cx);
+        if http.is_none() && https.is_none() {
+            cx.err(
+                span,
+                "[proxy] sets neither `http` nor `https`",
+                "empty proxy table",
+                Some("set `http` and/or `https`, or remove the table".into()),
+            );
+        }
+        let no_proxy = p.no_proxy.iter().flatten().map(|s| s.get_ref().clone()).collect();
+        out.proxy = Some(ProxySettings { http, https, no_proxy });
+    }
+    if let Some(os) = &raw.os {
+        if let Some(fw) = &os.get_ref().firewall {
+            match fw.get_ref().as_str() {
+                "open-ports" => out.firewall = FirewallPolicy::OpenPorts,
+                "disable" => out.firewall = FirewallPolicy::Disable,
+                other => cx.err(
+                    fw.span(),
+                    format!("unknown firewall policy `{other}`"),
+                    "unknown policy",
+                    Some("use `open-ports` (firewalld keeps running) or `disable`".into()),
+                ),
+            }
+        }
+    }
+    out
+}

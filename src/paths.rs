@@ -1,0 +1,45 @@
+//! Every path groundup writes on a host, in one place: the phases write them, the facts script
+//! reads back their checksums, `reset` (later) removes them. Nothing else names these paths.
+
+pub const MODULES_LOAD: &str = "/etc/modules-load.d/kubernetes.conf";
+pub const SYSCTL: &str = "/etc/sysctl.d/99-kubernetes.conf";
+pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+/// containerd's registry host folder; one `<registry>/hosts.toml` per mirrored registry.
+pub const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";
+pub const CRICTL: &str = "/etc/crictl.yaml";
+pub const APT_KUBE_LIST: &str = "/etc/apt/sources.list.d/kubernetes.list";
+pub const APT_KUBE_KEY: &str = "/etc/apt/keyrings/kubernetes-apt-keyring.asc";
+pub const APT_DOCKER_LIST: &str = "/etc/apt/sources.list.d/docker.list";
+pub const APT_DOCKER_KEY: &str = "/etc/apt/keyrings/docker.asc";
+pub const DNF_KUBE_REPO: &str = "/etc/yum.repos.d/kubernetes.repo";
+pub const DNF_DOCKER_REPO: &str = "/etc/yum.repos.d/docker-ce.repo";
+pub const APT_PROXY: &str = "/etc/apt/apt.conf.d/95groundup-proxy";
+/// Proxy variables for groundup's own scripts (curl); 0600, sourced, never on a command line.
+pub const PROXY_ENV: &str = "/etc/groundup/proxy.env";
+pub const CONTAINERD_PROXY: &str = "/etc/systemd/system/containerd.service.d/http-proxy.conf";
+/// Uploaded artifacts; each verified file gets a `<file>.sha256` beside it.
+pub const ARTIFACTS: &str = "/var/cache/groundup/artifacts";
+/// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
+pub const MARKER: &str = "/var/lib/groundup/marker";
+
+/// Single files whose checksums the facts script reports.
+pub const MANAGED_FILES: &[&str] = &[
+    MODULES_LOAD,
+    SYSCTL,
+    CONTAINERD_CONFIG,
+    CRICTL,
+    APT_KUBE_LIST,
+    APT_KUBE_KEY,
+    APT_DOCKER_LIST,
+    APT_DOCKER_KEY,
+    DNF_KUBE_REPO,
+    DNF_DOCKER_REPO,
+    APT_PROXY,
+    PROXY_ENV,
+    CONTAINERD_PROXY,
+];
+
+/// The mirror configuration file of one registry.
+pub fn containerd_hosts_toml(registry: &str) -> String {
+    format!("{CONTAINERD_CERTS_D}/{registry}/hosts.toml")
+}
