@@ -5,12 +5,50 @@ use minijinja::Environment;
 use serde::Serialize;
 
 /// Every template, by its file name under `templates/`.
-const TEMPLATES: &[(&str, &str)] = &[("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml"))];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml")),
+    ("modules-load.conf", include_str!("../../templates/modules-load.conf")),
+    (
+        "sysctl-kubernetes.conf",
+        include_str!("../../templates/sysctl-kubernetes.conf"),
+    ),
+    (
+        "containerd-config-v2.toml",
+        include_str!("../../templates/containerd-config-v2.toml"),
+    ),
+    (
+        "containerd-config-v3.toml",
+        include_str!("../../templates/containerd-config-v3.toml"),
+    ),
+    (
+        "containerd-hosts.toml",
+        include_str!("../../templates/containerd-hosts.toml"),
+    ),
+    ("crictl.yaml", include_str!("../../templates/crictl.yaml")),
+    (
+        "apt-kubernetes.list",
+        include_str!("../../templates/apt-kubernetes.list"),
+    ),
+    ("apt-docker.list", include_str!("../../templates/apt-docker.list")),
+    (
+        "dnf-kubernetes.repo",
+        include_str!("../../templates/dnf-kubernetes.repo"),
+    ),
+    ("dnf-docker.repo", include_str!("../../templates/dnf-docker.repo")),
+    ("apt-proxy.conf", include_str!("../../templates/apt-proxy.conf")),
+    ("proxy.env", include_str!("../../templates/proxy.env")),
+    (
+        "containerd-proxy.conf",
+        include_str!("../../templates/containerd-proxy.conf"),
+    ),
+];
 
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
+    // These are config files, not HTML: nothing is escaped by file extension.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     for (name, body) in TEMPLATES {
         env.add_template(name, body).expect("templates/ parse (tested)");
     }

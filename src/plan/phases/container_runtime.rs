@@ -1,0 +1,116 @@
+//! Phase `container-runtime`: containerd configured for Kubernetes — `config.toml` from
+//! `templates/` for the installed major version (systemd cgroups, the sandbox image kubeadm
+//! expects, registry mirrors via `certs.d`), enabled and running, crictl pointed at it. Restarted
+//! only when its configuration changed.
+
+use crate::facts::HostFacts;
+use crate::inventory::{Host, KubeVersion};
+use crate::paths;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::render::render;
+
+use super::file;
+use super::runtime_packages::containerd_major;
+
+pub const SOCKET: &str = "unix:///run/containerd/containerd.sock";
+
+pub struct ContainerRuntime;
+
+/// The pause image kubeadm's constants pin per minor (kubeadm only warns on a mismatch, but the
+/// kubelet's sandboxes then differ from what `kubeadm config images` pre-pulls).
+pub fn pause_image(v: KubeVersion) -> String {
+    let tag = if v.minor <= 33 { "3.10" } else { "3.10.1" };
+    format!("registry.k8s.io/pause:{tag}")
+}
+
+impl Phase for ContainerRuntime {
+    fn name(&self) -> &'static str {
+        "container-runtime"
+    }
+    fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let f = &hf.facts;
+        let rt = &cx.inv.node.runtime;
+        let mut hs = HostSteps::default();
+        let bug = |t: &str, e: minijinja::Error| {
+            PlanError::new(format!("template {t}: {e}"), "this is a groundup bug; please report it")
+        };
+        let (major, why) = containerd_major(f, rt.source);
+        let template = if major >= 2 {
+            "containerd-config-v3.toml"
+        } else {
+            "containerd-config-v2.toml"
+        };
+        let sandbox = rt
+            .sandbox_image
+            .clone()
+            .unwrap_or_else(|| pause_image(cx.inv.cluster.kubernetes_version));
+        let config = render(
+            template,
+            minijinja::context! { sandbox_image => sandbox, certs_d => paths::CONTAINERD_CERTS_D },
+        )
+        .map_err(|e| bug(template, e))?;
+        if !f.packages.contains_key("containerd") && !f.packages.contains_key("containerd.io") {
+            hs.warn(format!(
+                "containerd is not installed yet: planned for containerd {major}.x ({why})"
+            ));
+        }
+        let mut changed = file(
+            &mut hs,
+            f,
+            "containerd-config",
+            paths::CONTAINERD_CONFIG,
+            0o644,
+            Content::new(config),
+        );
+        for (registry, mirrors) in &rt.mirrors {
+            let server = if registry == "docker.io" {
+                "https://registry-1.docker.io".to_string()
+            } else {
+                format!("https://{registry}")
+            };
+            let hosts = render(
+                "containerd-hosts.toml",
+                minijinja::context! { registry, server, mirrors },
+            )
+            .map_err(|e| bug("containerd-hosts.toml", e))?;
+            let path = paths::containerd_hosts_toml(registry);
+            changed |= file(
+                &mut hs,
+                f,
+                &format!("mirror-{registry}"),
+                &path,
+                0o644,
+                Content::new(hosts),
+            );
+        }
+        let crictl =
+            render("crictl.yaml", minijinja::context! { socket => SOCKET }).map_err(|e| bug("crictl.yaml", e))?;
+        file(&mut hs, f, "crictl-config", paths::CRICTL, 0o644, Content::new(crictl));
+
+        let svc = f.state.service("containerd");
+        if !svc.is_enabled() || !svc.is_active() {
+            // A first start reads the new configuration; no separate restart needed.
+            hs.change(Step::script(
+                "containerd-enable",
+                "enable and start containerd",
+                "systemctl enable --now containerd\nsystemctl is-active -q containerd",
+            ));
+            if changed && svc.is_active() {
+                hs.change(restart());
+            }
+        } else if changed {
+            hs.change(restart());
+        } else {
+            hs.unchanged("containerd", "enabled and running with the current configuration");
+        }
+        Ok(hs)
+    }
+}
+
+fn restart() -> Step {
+    Step::script(
+        "containerd-restart",
+        "restart containerd (its configuration changed)",
+        "systemctl restart containerd\nsystemctl is-active -q containerd",
+    )
+}

@@ -1,0 +1,121 @@
+//! Phase `kube-packages`: kubelet, kubeadm and kubectl at the pinned patch version plus cri-tools,
+//! from the pkgs.k8s.io repository of the pinned minor (with its key), or from `[artifacts]`;
+//! held at that version (apt-mark hold / the dnf repository's `exclude=`); kubelet enabled.
+//! Never changes an installed Kubernetes version: that is an upgrade.
+
+use crate::facts::HostFacts;
+use crate::inventory::Host;
+use crate::os::Os;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+
+use super::runtime_packages::fetch_key;
+use super::{file, install, offline_hint, Want};
+
+pub const PINNED: [&str; 3] = ["kubelet", "kubeadm", "kubectl"];
+
+pub struct KubePackages;
+
+impl Phase for KubePackages {
+    fn name(&self) -> &'static str {
+        "kube-packages"
+    }
+    fn applies(&self, host: &Host) -> bool {
+        host.is_node()
+    }
+    fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let f = &hf.facts;
+        let os = Os::of(f)?;
+        let v = cx.inv.cluster.kubernetes_version;
+        let version = v.to_string();
+        for p in PINNED {
+            if let Some(have) = f.packages.get(p) {
+                if !Os::has_version(f, p, &version) {
+                    return Err(PlanError::new(
+                        format!("{p} {have} is installed, the inventory pins {version}"),
+                        "apply never changes the Kubernetes version of a host: upgrade the cluster as a whole \
+                         (`groundup upgrade`, not yet available), or pin the installed version",
+                    ));
+                }
+            }
+        }
+        let mut wants: Vec<Want> = PINNED
+            .iter()
+            .map(|p| Want {
+                name: p,
+                version: Some(&version),
+            })
+            .collect();
+        wants.push(Want {
+            name: "cri-tools",
+            version: None,
+        });
+        let mut hs = HostSteps::default();
+        let needs_repo = wants.iter().any(|w| {
+            let missing = match w.version {
+                Some(v) => !Os::has_version(f, w.name, v),
+                None => !f.packages.contains_key(w.name),
+            };
+            missing
+                && cx
+                    .artifacts
+                    .package(os.package_kind(), w.name, w.version, &f.arch)
+                    .is_none()
+        });
+        let repo = os.kube_repo(v);
+        let hint = offline_hint("pkgs.k8s.io");
+        if needs_repo {
+            let repo_changes = f.state.files.get(repo.file) != Some(&crate::plan::sha256_hex(repo.content.as_bytes()));
+            if let Some((key, url)) = &repo.key {
+                if repo_changes || !f.state.files.contains_key(*key) {
+                    install(
+                        &mut hs,
+                        cx,
+                        &os,
+                        f,
+                        "curl-install",
+                        &[
+                            Want {
+                                name: "curl",
+                                version: None,
+                            },
+                            Want {
+                                name: "ca-certificates",
+                                version: None,
+                            },
+                        ],
+                        &offline_hint("the distribution's mirror"),
+                    );
+                    hs.change(fetch_key("kube-key", key, url).with_hint(hint.clone()));
+                }
+            }
+            file(&mut hs, f, "kube-repo", repo.file, 0o644, Content::new(repo.content));
+        } else if !f.state.files.contains_key(repo.file) {
+            hs.unchanged(
+                "pkgs.k8s.io repository",
+                "not needed: the packages are installed or come from [artifacts]",
+            );
+        }
+        install(&mut hs, cx, &os, f, "kube-install", &wants, &hint);
+        if let Some(hold) = os.hold(&PINNED) {
+            if PINNED.iter().all(|p| f.held.contains(*p)) {
+                hs.unchanged("package holds", "kubelet kubeadm kubectl are held");
+            } else {
+                hs.change(Step::script(
+                    "kube-hold",
+                    "hold kubelet kubeadm kubectl at their version",
+                    hold,
+                ));
+            }
+        }
+        if f.state.service("kubelet").is_enabled() {
+            hs.unchanged("kubelet", "enabled (it starts for real once kubeadm configures it)");
+        } else {
+            hs.change(Step::script(
+                "kubelet-enable",
+                "enable kubelet",
+                "systemctl enable kubelet",
+            ));
+        }
+        Ok(hs)
+    }
+}

@@ -1,0 +1,99 @@
+//! Phase `runtime-packages`: containerd (and runc) installed from the source the inventory picks:
+//! Docker's `containerd.io` repository (containerd 2.x, the default) or the distribution's own
+//! `containerd`; from `[artifacts]` instead when the folder has the package. Configuring and
+//! starting it is the next phase, planned from the version actually installed.
+
+use crate::facts::{Facts, HostFacts};
+use crate::inventory::{Host, RuntimeSource};
+use crate::os::Os;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+
+use super::{file, install, offline_hint, with_proxy, Want};
+
+pub struct RuntimePackages;
+
+/// The containerd major version a host has, or will get from `source`.
+pub fn containerd_major(f: &Facts, source: RuntimeSource) -> (u32, &'static str) {
+    let installed = f.packages.get("containerd.io").or_else(|| f.packages.get("containerd"));
+    match installed.and_then(|v| v.split(':').next_back()?.split('.').next()?.parse().ok()) {
+        Some(m) => (m, "installed"),
+        None if source == RuntimeSource::Docker => (2, "containerd.io from Docker's repository is 2.x"),
+        None => (1, "distribution packages are 1.x on Debian 12 and Ubuntu 22.04/24.04"),
+    }
+}
+
+impl Phase for RuntimePackages {
+    fn name(&self) -> &'static str {
+        "runtime-packages"
+    }
+    fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let f = &hf.facts;
+        let os = Os::of(f)?;
+        let source = cx.inv.node.runtime.source;
+        let pkg = os.containerd_package(source)?;
+        let mut hs = HostSteps::default();
+        let from_artifacts = cx.artifacts.package(os.package_kind(), pkg, None, &f.arch).is_some();
+        let installed = f.packages.contains_key(pkg);
+        if !installed && !from_artifacts && source == RuntimeSource::Docker {
+            let repo = os.docker_repo(&f.arch);
+            if let Some((key, url)) = &repo.key {
+                if !f.state.files.contains_key(*key) {
+                    install(
+                        &mut hs,
+                        cx,
+                        &os,
+                        f,
+                        "curl-install",
+                        &[
+                            Want {
+                                name: "curl",
+                                version: None,
+                            },
+                            Want {
+                                name: "ca-certificates",
+                                version: None,
+                            },
+                        ],
+                        &offline_hint("the distribution's mirror"),
+                    );
+                    hs.change(fetch_key("docker-key", key, url).with_hint(offline_hint("download.docker.com")));
+                }
+            }
+            file(&mut hs, f, "docker-repo", repo.file, 0o644, Content::new(repo.content));
+        }
+        install(
+            &mut hs,
+            cx,
+            &os,
+            f,
+            "containerd-install",
+            &[Want {
+                name: pkg,
+                version: None,
+            }],
+            &offline_hint("the containerd repository"),
+        );
+        let k8s = cx.inv.cluster.kubernetes_version;
+        let (major, why) = containerd_major(f, source);
+        if major < 2 && k8s.minor >= 36 {
+            hs.warn(format!(
+                "containerd {major}.x ({why}) with Kubernetes {k8s}: Kubernetes 1.36 and later need containerd 2.x; \
+                 use `[container_runtime] source = \"docker\"`"
+            ));
+        }
+        Ok(hs)
+    }
+}
+
+/// Downloads an ASCII-armoured signing key for apt (`signed-by=` reads `.asc` directly).
+pub fn fetch_key(id: &str, path: &str, url: &str) -> Step {
+    Step::script(
+        id,
+        format!("fetch the signing key {url}"),
+        with_proxy(&format!(
+            "install -d -m 0755 \"$(dirname {path})\"\n\
+             curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o {path}.groundup-new {url}\n\
+             chmod 0644 {path}.groundup-new && mv -f {path}.groundup-new {path}"
+        )),
+    )
+}
