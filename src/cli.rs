@@ -24,6 +24,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Run an ad-hoc command on every (or every --on) host.
     Exec(ExecArgs),
+    /// Show what `apply` would do: per phase and host, every step it would run, or why nothing is needed.
+    Plan(PlanArgs),
+    /// Bring the hosts to the inventory's state, phase by phase; a second apply changes nothing.
+    Apply(ApplyArgs),
     /// The cluster PKI, made here before any host is touched.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -122,6 +126,33 @@ pub enum OutputFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Stop after this phase (preflight, proxy, prepare-os, runtime-packages, container-runtime, kube-packages).
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+    /// Print the full content of every file a step writes (secrets stay hidden).
+    #[arg(long)]
+    pub show_files: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Stop after this phase (see `plan --help`).
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+    /// Continue an interrupted apply: steps its journal records as finished are not run again.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where the journal of each inventory lives (default: $XDG_STATE_HOME/groundup).
+    #[arg(long, env = "GROUNDUP_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

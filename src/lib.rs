@@ -4,14 +4,19 @@
 //! speaks SSH) → `facts` (one round trip per host, pure parsers) → `preflight` (pure checks) →
 //! `report` (the only place that prints) — glued together per command in `commands`.
 
+pub mod artifacts;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod exec;
 pub mod exit;
 pub mod facts;
 pub mod inventory;
 pub mod logging;
+pub mod os;
+pub mod paths;
 pub mod pki;
+pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod report;

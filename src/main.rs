@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(a) => commands::check::run(a).await,
             Command::Exec(a) => commands::exec::run(a).await,
+            Command::Plan(a) => commands::plan::run(a).await,
+            Command::Apply(a) => commands::apply::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
         }
     });

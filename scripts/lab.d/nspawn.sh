@@ -20,8 +20,8 @@ nspawn_up() {
   done
   mv "$LAB_DIR/known_hosts.tmp" "$LAB_DIR/known_hosts"
   for i in $(seq 1 "$n"); do wait_ssh "127.0.77.$((10 + i))" "lab-$i" "$LAB_DIR/known_hosts" 60; done
-  write_lab_inventory "$n"
-  log "$n nspawn hosts ready; inventory: $REPO/inventory/lab.toml"
+  write_lab_inventory "$(( n < 3 ? n : 3 ))"
+  log "$n nspawn hosts ready; inventory: $REPO/inventory/lab.toml (lab-1..3; further hosts are for tests)"
 }
 
 host_up() {   # host_up BASE NAME ADDR INDEX
@@ -73,6 +73,11 @@ write_lab_inventory() {
     echo "port = 2200"
     echo "identity_file = \"$LAB_DIR/ssh/id_ed25519\""
     echo "known_hosts = \"$LAB_DIR/known_hosts\""
+    echo ""
+    echo "# The lab reaches Debian's mirror through apt-cacher-ng only, so containerd comes from Debian"
+    echo "# (1.6: enough to prepare nodes; real Kubernetes 1.36 wants source = \"docker\", containerd 2.x)."
+    echo "[container_runtime]"
+    echo "source = \"os\""
     for i in $(seq 1 "$n"); do
       if [ "$i" = 1 ]; then roles='["control-plane", "etcd"]'; else roles='["worker"]'; fi
       echo ""

@@ -1,9 +1,11 @@
 //! Command glue: load → select → connect → work → report, one file per command. The only layer
 //! (with `report`) that prints; everything it calls returns values or sends events.
 
+pub mod apply;
 pub mod check;
 pub mod exec;
 pub mod pki;
+pub mod plan;
 
 use std::path::PathBuf;
 

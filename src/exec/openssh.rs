@@ -202,6 +202,14 @@ impl Transport for SshTransport {
                     secs,
                 })
             }
+            // The crate turns exit status 127 into an error (and drops the output): to us it is
+            // an ordinary failed command, e.g. a script whose last command does not exist.
+            Ok(Err(openssh::Error::Remote(e))) if e.kind() == std::io::ErrorKind::NotFound => Output {
+                status: Some(127),
+                stdout: String::new(),
+                stderr: "exit status 127: a command was not found on the host (the ssh crate keeps no output for this status)".into(),
+                duration,
+            },
             Ok(Err(e)) => return Err(disconnected(e)),
             Ok(Ok(o)) => Output {
                 status: o.status.code(),

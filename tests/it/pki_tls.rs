@@ -66,12 +66,13 @@ fn handshake(pki: &Path, name: &str, client_cert: &str, client_key: &str) -> Res
     });
     let mut sock = std::net::TcpStream::connect(addr).unwrap();
     let mut conn = rustls::ClientConnection::new(client, ServerName::try_from(name.to_string()).unwrap()).unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let result = tls.write_all(b"ping").and_then(|()| {
-        let mut buf = [0u8; 4];
-        tls.read_exact(&mut buf).map(|()| buf)
-    });
-    drop(tls);
+    let result = {
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        tls.write_all(b"ping").and_then(|()| {
+            let mut buf = [0u8; 4];
+            tls.read_exact(&mut buf).map(|()| buf)
+        })
+    };
     drop(sock);
     let server_side = srv.join().unwrap();
     match result {

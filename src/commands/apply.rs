@@ -1,0 +1,146 @@
+//! `groundup apply`: plan and run each phase (up to `--until`), journaled for `--resume`; print
+//! a per-host summary (done / failed with stderr and hint / not reached) and the recap line.
+//! Exit 0 done, 1 partial, 3 unreachable at preflight, 4 preflight failed (nothing changed).
+
+use std::fmt::Write;
+
+use crate::cli::{ApplyArgs, OutputFormat};
+use crate::engine::{self, journal, Journal, Outcome};
+use crate::plan::Context;
+
+use super::plan::select_phases;
+use super::{Failure, Run};
+
+pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
+    let phases = select_phases(args.until.as_deref())?;
+    let run = Run::start(&args.common, "apply")?;
+    let cx = Context::new(&run.inventory).map_err(Failure::Usage)?;
+    let state_dir = args.state_dir.clone().unwrap_or_else(journal::default_state_dir);
+    let journal_path = journal::path_for(&state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
+    let run_id = run_id();
+    let names: Vec<String> = phases.iter().map(|p| p.name().to_string()).collect();
+    let mut notes = Vec::new();
+    let journal = if args.resume {
+        match journal::load(&journal_path).map_err(Failure::Io)? {
+            Some(prev) if prev.finished => {
+                notes.push(format!(
+                    "the last apply ({}) finished; nothing to resume, running normally",
+                    prev.run()
+                ));
+                fresh(&run_id, &run.inventory.path, names)
+            }
+            Some(prev) => {
+                notes.push(format!("resuming run {} from its journal", prev.run()));
+                Journal::resume(prev, run_id.clone(), names)
+            }
+            None => {
+                notes.push("no journal to resume; running from the start".into());
+                fresh(&run_id, &run.inventory.path, names)
+            }
+        }
+    } else {
+        fresh(&run_id, &run.inventory.path, names)
+    };
+    journal::save(&journal_path, &journal).map_err(|e| Failure::Io(format!("{e} (use --state-dir)")))?;
+    tracing::info!(run = run_id, journal = %journal_path.display(), "apply started");
+    let opts = engine::Options {
+        parallel: args.common.parallel.into(),
+        journal_path,
+        resume: args.resume,
+    };
+    let mut outcome = engine::apply(
+        &cx,
+        &phases,
+        &run.targets,
+        &run.transport,
+        &opts,
+        journal,
+        &run.reporter,
+    )
+    .await;
+    notes.append(&mut outcome.notes);
+    outcome.notes = notes;
+    let log = run.log_path.clone();
+    run.finish().await;
+    match args.common.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
+        ),
+        OutputFormat::Text => print!("{}", render_text(&outcome, &log.display().to_string())),
+    }
+    Ok(outcome.exit_code)
+}
+
+fn fresh(run_id: &str, inventory: &std::path::Path, phases: Vec<String>) -> Journal {
+    Journal {
+        runs: vec![run_id.to_string()],
+        inventory: inventory.display().to_string(),
+        phases,
+        ..Journal::default()
+    }
+}
+
+/// `20261123T230512Z-4242`: sortable, unique per process.
+fn run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        std::process::id()
+    )
+}
+
+pub fn render_text(o: &Outcome, log: &str) -> String {
+    let mut s = String::new();
+    for n in &o.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    for h in &o.hosts {
+        let done: Vec<String> = h
+            .done
+            .iter()
+            .map(|d| {
+                if d.changed > 0 {
+                    format!("{} ({} changed)", d.phase, d.changed)
+                } else {
+                    d.phase.to_string()
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "{}", h.host);
+        if !done.is_empty() {
+            let _ = writeln!(s, "  done: {}", done.join(", "));
+        }
+        if let Some(f) = &h.failed {
+            let _ = writeln!(s, "  FAILED in phase `{}`, step `{}`: {}", f.phase, f.step, f.error);
+            for l in f.stderr_tail.lines() {
+                let _ = writeln!(s, "    | {l}");
+            }
+            if !f.hint.is_empty() {
+                let _ = writeln!(s, "  hint: {}", f.hint);
+            }
+        }
+        if !h.not_reached.is_empty() {
+            let _ = writeln!(s, "  not reached: {}", h.not_reached.join(", "));
+        }
+    }
+    if let Some(why) = &o.stopped {
+        let _ = writeln!(s, "stopped: {why}");
+    }
+    if o.counts.failed > 0 && !o.nothing_changed {
+        let _ = writeln!(
+            s,
+            "to continue after fixing the cause: groundup apply --resume (same inventory); journal: {}",
+            o.journal
+        );
+    }
+    let _ = writeln!(s, "log: {log}");
+    let _ = writeln!(s, "{}", o.counts);
+    s
+}

@@ -1,0 +1,371 @@
+//! The apply engine: runs phases in order. Per phase it refreshes the facts of the hosts the
+//! phase applies to, plans each host with the same [`Phase::plan`] that `groundup plan` prints,
+//! and runs the changes through the sliding window (one host at a time for serial phases).
+//! Failure policy: a gate phase (preflight) that fails stops everything before any change; a
+//! failed control-plane or etcd host stops the run (hosts stop before their next step); a failed
+//! worker is left behind while the others go on. Every finished step goes into the journal, and
+//! each host that changed gets a marker, so `--resume` continues at the failed step.
+//! Sends events; never prints.
+
+pub mod journal;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::exec::{window, Transport};
+use crate::exit;
+use crate::facts::{self, HostFacts};
+use crate::inventory::{Host, Role};
+use crate::plan::{Context, Counts, Phase};
+use crate::preflight::{cluster_checks, Level};
+use crate::report::{Event, Reporter};
+
+pub use journal::Journal;
+use run::HostPhase;
+
+pub struct Options {
+    pub parallel: usize,
+    pub journal_path: PathBuf,
+    /// Skip steps the journal records as finished (after the host's marker confirms it).
+    pub resume: bool,
+}
+
+/// What happened, per host and in total.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub run: String,
+    pub phases: Vec<&'static str>,
+    pub hosts: Vec<HostOutcome>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Why the run stopped before its last phase, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Preflight failed: nothing was changed on any host.
+    pub nothing_changed: bool,
+    pub notes: Vec<String>,
+    pub journal: String,
+    pub exit_code: u8,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostOutcome {
+    pub host: String,
+    /// Phases finished on this host, with how many steps each changed.
+    pub done: Vec<PhaseDone>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<FailedStep>,
+    pub not_reached: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseDone {
+    pub phase: &'static str,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedStep {
+    pub phase: &'static str,
+    pub step: String,
+    pub error: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+    pub hint: String,
+}
+
+/// Runs `phases` on `targets`. The journal is saved at `opts.journal_path` after every step.
+pub async fn apply<T: Transport>(
+    cx: &Context<'_>,
+    phases: &[&dyn Phase],
+    targets: &[Host],
+    t: &T,
+    opts: &Options,
+    journal: Journal,
+    r: &Reporter,
+) -> Outcome {
+    let run_id = journal.run().to_string();
+    let journal = Mutex::new(journal);
+    let mut out: BTreeMap<String, HostOutcome> = targets
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                HostOutcome {
+                    host: h.name.to_string(),
+                    done: vec![],
+                    failed: None,
+                    not_reached: vec![],
+                },
+            )
+        })
+        .collect();
+    let mut counts = Counts::default();
+    let mut notes = Vec::new();
+    let mut active: Vec<&Host> = targets.iter().collect();
+    let mut stopped: Option<String> = None;
+    let mut nothing_changed = false;
+    let mut markers_checked: std::collections::HashSet<String> = Default::default();
+
+    for phase in phases {
+        let name = phase.name();
+        if stopped.is_some() {
+            for h in targets.iter().filter(|h| phase.applies(h)) {
+                if let Some(o) = out.get_mut(h.name.as_str()) {
+                    o.not_reached.push(name);
+                }
+            }
+            continue;
+        }
+        for h in targets
+            .iter()
+            .filter(|h| phase.applies(h) && !active.iter().any(|a| a.name == h.name))
+        {
+            if let Some(o) = out.get_mut(h.name.as_str()) {
+                o.not_reached.push(name);
+            }
+        }
+        let hosts: Vec<&Host> = active.iter().copied().filter(|h| phase.applies(h)).collect();
+        r.send(Event::Phase {
+            title: name.into(),
+            hosts: hosts.len(),
+        });
+        if hosts.is_empty() {
+            continue;
+        }
+        let gathered = window::for_each(&hosts, opts.parallel, |h| facts::gather(t, h)).await;
+
+        if opts.resume {
+            let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+            for (h, f) in hosts.iter().zip(&gathered) {
+                let Ok(f) = f else { continue };
+                if !markers_checked.insert(h.name.to_string()) {
+                    continue;
+                }
+                if let Some(note) = check_marker(&mut j, h, f) {
+                    notes.push(note);
+                }
+            }
+        }
+
+        if phase.gate() {
+            if let Some(gate) = gate(cx, *phase, &hosts, &gathered) {
+                for (host, failed) in gate.failures {
+                    if let Some(o) = out.get_mut(&host) {
+                        o.failed = Some(failed);
+                    }
+                    counts.failed += 1;
+                }
+                for o in out.values_mut() {
+                    o.not_reached = phases.iter().filter(|p| !p.gate()).map(|p| p.name()).collect();
+                }
+                nothing_changed = true;
+                stopped = Some(gate.why);
+                let run = run_id.clone();
+                return finish(
+                    run,
+                    phases,
+                    out,
+                    counts,
+                    stopped,
+                    nothing_changed,
+                    notes,
+                    opts,
+                    &journal,
+                    gate.exit,
+                );
+            }
+        }
+
+        let serial = phase.serial();
+        let parallel = if serial { 1 } else { opts.parallel };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let pairs: Vec<(&Host, &Result<HostFacts, crate::exec::ExecError>)> =
+            hosts.iter().copied().zip(&gathered).collect();
+        let results: Vec<HostPhase> = window::for_each(&pairs, parallel, |(h, f)| {
+            let hp = HostPhase::new(*phase, h, &run_id);
+            hp.run(cx, t, f, &journal, &opts.journal_path, &stop, r)
+        })
+        .await;
+
+        let mut halt = Vec::new();
+        for (h, res) in hosts.iter().zip(results) {
+            counts.changed += res.changed;
+            counts.unchanged += res.unchanged;
+            let o = out.get_mut(h.name.as_str()).expect("every target has an outcome");
+            match res.failed {
+                None if res.interrupted => o.not_reached.push(name),
+                None => o.done.push(PhaseDone {
+                    phase: name,
+                    changed: res.changed,
+                    unchanged: res.unchanged,
+                }),
+                Some(f) => {
+                    counts.failed += 1;
+                    o.failed = Some(f);
+                    if h.has(Role::ControlPlane) || h.has(Role::Etcd) {
+                        halt.push(h.name.to_string());
+                    }
+                }
+            }
+        }
+        active.retain(|h| {
+            let o = &out[h.name.as_str()];
+            o.failed.is_none() && !o.not_reached.contains(&name)
+        });
+        if !halt.is_empty() {
+            stopped = Some(format!(
+                "phase `{name}` failed on {} ({}), which the rest of the cluster depends on",
+                halt.join(", "),
+                if halt.len() == 1 {
+                    "a control-plane or etcd host"
+                } else {
+                    "control-plane or etcd hosts"
+                }
+            ));
+        }
+    }
+    let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
+    finish(
+        run_id,
+        phases,
+        out,
+        counts,
+        stopped,
+        nothing_changed,
+        notes,
+        opts,
+        &journal,
+        code,
+    )
+}
+
+struct Gate {
+    why: String,
+    failures: Vec<(String, FailedStep)>,
+    exit: u8,
+}
+
+/// Preflight as a gate: any unreachable host, any failed host check or cluster check stops the
+/// run before anything changes.
+fn gate(
+    cx: &Context,
+    phase: &dyn Phase,
+    hosts: &[&Host],
+    gathered: &[Result<HostFacts, crate::exec::ExecError>],
+) -> Option<Gate> {
+    let mut failures = Vec::new();
+    let mut unreachable = false;
+    let mut answered = Vec::new();
+    for (h, f) in hosts.iter().zip(gathered) {
+        match f {
+            Err(e) => {
+                unreachable = true;
+                failures.push((h.name.to_string(), run::failed_exec(phase.name(), "gather facts", e)));
+            }
+            Ok(f) => {
+                answered.push((*h, f));
+                if let Err(pe) = phase.plan(cx, h, f) {
+                    failures.push((
+                        h.name.to_string(),
+                        FailedStep {
+                            phase: phase.name(),
+                            step: "checks".into(),
+                            error: pe.message,
+                            stderr_tail: String::new(),
+                            hint: pe.hint,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for c in cluster_checks(&answered).into_iter().filter(|c| c.level == Level::Fail) {
+        failures.push((
+            "(cluster)".into(),
+            FailedStep {
+                phase: phase.name(),
+                step: c.name.into(),
+                error: c.detail,
+                stderr_tail: String::new(),
+                hint: c.hint.unwrap_or_default(),
+            },
+        ));
+    }
+    if failures.is_empty() {
+        return None;
+    }
+    Some(Gate {
+        why: format!("preflight failed on {} host(s): nothing was changed", failures.len()),
+        failures,
+        exit: if unreachable {
+            exit::UNREACHABLE
+        } else {
+            exit::PREFLIGHT
+        },
+    })
+}
+
+/// On `--resume`, trusts the journal for a host only when the host's marker names a run of this
+/// chain; a host rebuilt or changed by another run since is planned from its facts alone.
+fn check_marker(j: &mut Journal, h: &Host, f: &HostFacts) -> Option<String> {
+    let name = h.name.as_str();
+    let has_entries = j.hosts.get(name).is_some_and(|hj| !hj.done.is_empty());
+    if !has_entries {
+        return None;
+    }
+    let marker_run = f
+        .facts
+        .state
+        .marker
+        .as_deref()
+        .and_then(|m| m.split_whitespace().find_map(|kv| kv.strip_prefix("run=")))
+        .map(str::to_string);
+    match marker_run {
+        Some(run) if j.runs.contains(&run) => None,
+        other => {
+            j.forget(name);
+            Some(format!(
+                "{name}: its marker ({}) does not match the journal, so it was rebuilt or changed by another run; \
+                 it is planned from its facts alone",
+                other.unwrap_or_else(|| "none".into())
+            ))
+        }
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; the pieces of a finished run")]
+fn finish(
+    run: String,
+    phases: &[&dyn Phase],
+    out: BTreeMap<String, HostOutcome>,
+    counts: Counts,
+    stopped: Option<String>,
+    nothing_changed: bool,
+    mut notes: Vec<String>,
+    opts: &Options,
+    journal: &Mutex<Journal>,
+    exit_code: u8,
+) -> Outcome {
+    let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+    j.finished = counts.failed == 0 && stopped.is_none();
+    if let Err(e) = journal::save(&opts.journal_path, &j) {
+        notes.push(e);
+    }
+    Outcome {
+        run,
+        phases: phases.iter().map(|p| p.name()).collect(),
+        hosts: out.into_values().collect(),
+        counts,
+        stopped,
+        nothing_changed,
+        notes,
+        journal: opts.journal_path.display().to_string(),
+        exit_code,
+    }
+}
