@@ -126,6 +126,9 @@ pub enum OutputFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub common: Common,
+    /// Also write each host's raw facts output to DIR/<host>.txt (for bug reports and test fixtures).
+    #[arg(long, value_name = "DIR")]
+    pub save_facts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,9 @@ use super::{Failure, Run};
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub cluster: String,
+    /// Each answering host's raw facts output (for `--save-facts`).
+    #[serde(skip)]
+    pub raw: Vec<(String, String)>,
     pub hosts: Vec<HostReport>,
     pub cluster_checks: Vec<Check>,
     pub summary: Summary,
@@ -65,6 +68,13 @@ pub async fn run(args: CheckArgs) -> Result<u8, Failure> {
     .await;
     let log = run.log_path.clone();
     run.finish().await;
+    if let Some(dir) = &args.save_facts {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("cannot create `{}`: {e}", dir.display())))?;
+        for (host, raw) in &report.raw {
+            let p = dir.join(format!("{host}.txt"));
+            std::fs::write(&p, raw).map_err(|e| Failure::Io(format!("cannot write `{}`: {e}", p.display())))?;
+        }
+    }
     match args.common.output {
         OutputFormat::Json => println!(
             "{}",
@@ -167,6 +177,10 @@ pub async fn check<T: Transport>(
     };
     CheckReport {
         cluster: inv.cluster.name.to_string(),
+        raw: answered
+            .iter()
+            .map(|(h, hf)| (h.name.to_string(), hf.raw.stdout.clone()))
+            .collect(),
         hosts,
         cluster_checks,
         summary: s,

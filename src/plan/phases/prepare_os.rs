@@ -146,6 +146,11 @@ fn time_sync(cx: &Context, os: &Os, hf: &HostFacts, hs: &mut HostSteps) {
         return;
     }
     let (pkg, unit) = os.time_sync();
+    if f.state.service(unit).enabled == "masked" {
+        hs.warn(format!("no time sync runs and {unit} is masked: groundup leaves a masked unit alone; unmask it or run another NTP client"));
+        hs.unchanged("time sync", format!("{unit} is masked (left alone)"));
+        return;
+    }
     install(
         hs,
         cx,
