@@ -27,7 +27,7 @@ running() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' 
 start_bg() {
   local name=$1 pid; shift
   if alive "$name"; then return 0; fi
-  nohup "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  nohup "$@" >"$RUN/$name.log" 2>&1 </dev/null 9>&- &   # 9: the lab lock, never inherited
   pid=$!
   echo "$pid $(starttime "$pid")" >"$RUN/$name.pid"
 }

@@ -87,7 +87,48 @@ write_lab_inventory() {
       echo "internal_address = \"$NET.$((10 + i))\""
       echo "roles = $roles"
     done
-  } >"$REPO/inventory/lab.toml"
+  } >"$REPO/inventory/lab.toml.tmp"
+  # Renamed into place: tests read it while a reset rewrites it.
+  mv -f "$REPO/inventory/lab.toml.tmp" "$REPO/inventory/lab.toml"
+}
+
+# Pulls the plug: SIGKILL to the container's init (nspawn's child) ends its whole PID namespace at
+# once, like a power cut; killing nspawn alone would orphan the container. Its SSH relays go too,
+# with their per-connection children, so open sessions see the connection drop at once (a dead
+# peer sends no reset here, and keepalives would take 45 s).
+nspawn_kill() {
+  local name=$1 f=$RUN/nspawn-$1.pid pid r rp c
+  [ -f "$f" ] && alive "nspawn-$name" || { log "$name is not running"; return 0; }
+  pid=$(cut -d' ' -f1 "$f")
+  for c in $(pgrep -P "$pid"); do kill -KILL "$c" 2>/dev/null || true; done
+  for r in "relay-ssh-$name-ns" "relay-ssh-$name-host"; do
+    [ -f "$RUN/$r.pid" ] || continue
+    rp=$(cut -d' ' -f1 "$RUN/$r.pid")
+    for c in $(pgrep -P "$rp"); do kill -KILL "$c" 2>/dev/null || true; done
+    stop_pid "$r"
+  done
+  for _ in $(seq 1 50); do alive "nspawn-$name" || break; sleep 0.1; done
+  stop_pid "nspawn-$name"
+  log "$name killed (its disk is kept; scripts/lab up starts it again)"
+}
+
+# Back to the base image: the host's overlay upper layer is removed (new host key on next start).
+nspawn_wipe() {
+  local H=$HOSTS/$1
+  if mountpoint -q "$H/merged"; then umount "$H/merged" || umount -l "$H/merged"; fi
+  rm -rf "$H"
+  log "$1 wiped"
+}
+
+# How many nspawn hosts the lab has (the highest lab-N with a pid file).
+nspawn_count() {
+  local f n max=0
+  for f in "$RUN"/nspawn-lab-*.pid "$HOSTS"/lab-*; do
+    [ -e "$f" ] || continue
+    n=$(basename "$f" .pid); n=${n##*-}
+    [ "$n" -gt "$max" ] && max=$n
+  done
+  echo "$max"
 }
 
 nspawn_down() {

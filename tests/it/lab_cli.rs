@@ -199,6 +199,6 @@ fn an_invalid_inventory_gives_exit_2_and_points_at_the_line() {
         err.contains("host name `Lab_2` contains the uppercase letter `L`"),
         "{err}"
     );
-    assert!(err.contains("inv.toml:23:8]"), "{err}");
+    assert!(err.contains("inv.toml:28:8]"), "{err}");
     assert!(err.contains("try `lab-2`"), "{err}");
 }

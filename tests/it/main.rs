@@ -4,10 +4,12 @@
 mod common;
 mod facts;
 mod inventory;
+mod lab_apply;
 mod lab_cli;
 mod lab_fanout;
 mod lab_transport;
 mod pki;
+mod plan;
 mod pki_etcd;
 mod pki_store;
 mod pki_tls;

@@ -85,7 +85,14 @@ pub(super) fn node(cx: &mut Ctx, raw: &RawInventory) -> NodeSettings {
         let url = |v: &Option<S<String>>, cx: &mut Ctx| {
             let v = v.as_ref()?;
             let s = v.get_ref();
-            if !(s.starts_with("http://") || s.starts_with("https://")) {
+            if s.contains(['\'', '"', '\\', '$', '`']) || s.contains(char::is_whitespace) {
+                cx.err(
+                    v.span(),
+                    "the proxy URL contains a quote, backslash, `$`, backtick or space",
+                    "unsafe character",
+                    Some("percent-encode it (e.g. a password with `$` as `%24`)".into()),
+                );
+            } else if !(s.starts_with("http://") || s.starts_with("https://")) {
                 // The value may hold a password: the message never repeats it.
                 cx.err(
                     v.span(),

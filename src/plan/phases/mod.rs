@@ -7,6 +7,7 @@ mod kube_packages;
 mod preflight;
 mod prepare_os;
 mod proxy;
+pub use proxy::no_proxy;
 mod runtime_packages;
 
 use crate::artifacts::Artifact;

@@ -76,9 +76,13 @@ impl Phase for RuntimePackages {
         let k8s = cx.inv.cluster.kubernetes_version;
         let (major, why) = containerd_major(f, source);
         if major < 2 && k8s.minor >= 36 {
+            let fix = if installed || source == RuntimeSource::Docker {
+                "upgrade the installed containerd to 2.x (groundup never upgrades an installed runtime)"
+            } else {
+                "use `[container_runtime] source = \"docker\"`"
+            };
             hs.warn(format!(
-                "containerd {major}.x ({why}) with Kubernetes {k8s}: Kubernetes 1.36 and later need containerd 2.x; \
-                 use `[container_runtime] source = \"docker\"`"
+                "containerd {major}.x ({why}) with Kubernetes {k8s}: Kubernetes 1.36 and later need containerd 2.x; {fix}"
             ));
         }
         Ok(hs)

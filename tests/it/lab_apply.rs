@@ -1,0 +1,266 @@
+//! `apply` on real lab hosts: the preparation phases converge, a second apply changes nothing,
+//! kube packages come from uploaded artifacts (checked by sha256) or fail with the [artifacts]
+//! hint, and a host that dies mid-apply is finished by `--resume` without redoing its steps.
+//! Uses lab-4..9 only (reset to the base image first), so the read-only tests keep lab-1..3.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::{lab, root};
+
+fn groundup(log: &Path) -> Command {
+    let mut c = Command::cargo_bin("groundup").unwrap();
+    c.env("GROUNDUP_LOG_DIR", log)
+        .env("NO_COLOR", "1")
+        .env("GROUNDUP_SSH_PERSIST", "0");
+    c
+}
+
+/// Resets lab hosts to the base image (a fresh VM each time the test runs).
+fn reset(names: &[&str]) {
+    lab();
+    let st = Std::new(root().join("scripts/lab")).arg("reset").args(names).status().unwrap();
+    assert!(st.success(), "scripts/lab reset {names:?} failed");
+}
+
+/// An inventory over lab-N hosts (the first a control plane), in `dir`.
+fn inventory(dir: &Path, hosts: &[u32], extra: &str) -> PathBuf {
+    let lab = lab();
+    let s = &lab.hosts[0].ssh;
+    let mut t = format!(
+        "[cluster]\nname = \"apply-{}\"\nkubernetes_version = \"1.36.3\"\npod_subnet = \"10.244.0.0/16\"\n\
+         service_subnet = \"10.96.0.0/12\"\n\n[ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\n\
+         known_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n{extra}\n",
+        hosts[0],
+        s.identity_file.as_ref().unwrap().display(),
+        s.known_hosts.as_ref().unwrap().display()
+    );
+    for (k, i) in hosts.iter().enumerate() {
+        let roles = if k == 0 { r#"["control-plane", "etcd"]"# } else { r#"["worker"]"# };
+        t.push_str(&format!(
+            "\n[[hosts]]\nname = \"lab-{i}\"\naddress = \"127.0.77.{}\"\ninternal_address = \"10.77.0.{}\"\nroles = {roles}\n",
+            10 + i,
+            10 + i
+        ));
+    }
+    let p = dir.join("inventory.toml");
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+/// Runs `groundup <args> -i inv -o json`; returns (exit code, the final JSON object).
+fn run_json(dir: &Path, inv: &Path, args: &[&str]) -> (i32, Value) {
+    let mut c = groundup(dir);
+    c.args(args).arg("-i").arg(inv).args(["--progress", "none", "-o", "json"]);
+    if args[0] == "apply" {
+        c.arg("--state-dir").arg(dir.join("state"));
+    }
+    let out = c.output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(!out.stdout.is_empty(), "groundup {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (code, json(&out.stdout))
+}
+
+/// Runs a script on one host through `groundup exec`; returns (status, stdout).
+fn sh(dir: &Path, inv: &Path, host: &str, script: &str) -> (i64, String) {
+    let out = groundup(dir)
+        .args(["exec", "--progress", "none", "-o", "json", "--on", host, "-i"])
+        .arg(inv)
+        .args(["--", "bash", "-c", script])
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    let o = &v[0]["output"];
+    (o["status"].as_i64().unwrap_or(-1), o["stdout"].as_str().unwrap_or("").to_string())
+}
+
+fn counts(v: &Value) -> (u64, u64, u64) {
+    (v["changed"].as_u64().unwrap(), v["unchanged"].as_u64().unwrap(), v["failed"].as_u64().unwrap())
+}
+
+/// Test stand-ins for the pkgs.k8s.io packages (the real ones cannot be fetched here): real .deb
+/// files built with dpkg-deb, with the real names and versions, kubelet with a systemd unit.
+fn stand_in_debs(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (p, v) in [("kubelet", "1.36.3-1.1"), ("kubeadm", "1.36.3-1.1"), ("kubectl", "1.36.3-1.1"), ("cri-tools", "1.36.0-1.1")] {
+        let tree = tempfile::tempdir().unwrap();
+        let t = tree.path();
+        std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
+        std::fs::create_dir_all(t.join("usr/bin")).unwrap();
+        std::fs::write(
+            t.join("DEBIAN/control"),
+            format!("Package: {p}\nVersion: {v}\nArchitecture: amd64\nMaintainer: groundup tests <t@groundup.invalid>\nDescription: test stand-in for {p}\n"),
+        )
+        .unwrap();
+        std::fs::write(t.join("usr/bin").join(p), format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n")).unwrap();
+        if p == "kubelet" {
+            std::fs::create_dir_all(t.join("lib/systemd/system")).unwrap();
+            std::fs::write(
+                t.join("lib/systemd/system/kubelet.service"),
+                "[Unit]\nDescription=kubelet test stand-in\n[Service]\nExecStart=/usr/bin/kubelet\n[Install]\nWantedBy=multi-user.target\n",
+            )
+            .unwrap();
+        }
+        let deb = dir.join(format!("{p}_{v}_amd64.deb"));
+        let st = Std::new("dpkg-deb").args(["--root-owner-group", "-b"]).arg(t).arg(&deb).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success());
+    }
+}
+
+#[test]
+fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_artifacts() {
+    reset(&["lab-4", "lab-5", "lab-6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inv = inventory(d, &[4, 5, 6], "");
+
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
+    let (changed, _, failed) = counts(&v);
+    assert_eq!((code, failed), (0, 0), "{v:#}");
+    assert!(changed >= 15, "a fresh host needs work in every phase: {v:#}");
+
+    for host in ["lab-4", "lab-5", "lab-6"] {
+        let (st, out) = sh(
+            d,
+            &inv,
+            host,
+            "set -e; tail -n +2 /proc/swaps | wc -l; cat /etc/modules-load.d/kubernetes.conf | grep -v '^#'; \
+             sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; \
+             systemctl is-active containerd; containerd config dump | grep -c 'SystemdCgroup = true'; \
+             ctr version | grep -c '^Server:'",
+        );
+        assert_eq!(st, 0, "{host}: {out}");
+        let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines, ["0", "overlay", "br_netfilter", "1", "1", "1", "active", "1", "1"], "{host}");
+    }
+
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
+    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "second apply must change nothing: {v:#}");
+    let (code, v) = run_json(d, &inv, &["plan", "--until", "container-runtime"]);
+    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "{v:#}");
+    let statuses: Vec<&str> = v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["hosts"].as_array().unwrap())
+        .flat_map(|h| h["items"].as_array().unwrap())
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert!(!statuses.is_empty() && statuses.iter().all(|s| *s == "unchanged"), "{statuses:?}");
+
+    // No internet here: pkgs.k8s.io cannot be reached, and the error says what to do.
+    let out = groundup(d)
+        .args(["apply", "--progress", "none", "-i"])
+        .arg(&inv)
+        .arg("--state-dir")
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED in phase `kube-packages`") && text.contains("pkgs.k8s.io"), "{text}");
+    assert!(text.contains("[artifacts] dir = "), "the error names the artifacts option: {text}");
+
+    // With [artifacts]: uploaded once per host, checked by sha256, installed, held, kubelet enabled.
+    let art = d.join("artifacts");
+    stand_in_debs(&art);
+    let inv = inventory(d, &[4, 5, 6], &format!("\n[artifacts]\ndir = \"{}\"\n", art.display()));
+    let (code, v) = run_json(d, &inv, &["apply"]);
+    assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
+    let local = groundup::artifacts::Catalogue::load(Some(&art)).unwrap();
+    for host in ["lab-4", "lab-6"] {
+        let (st, out) = sh(
+            d,
+            &inv,
+            host,
+            "cd /var/cache/groundup/artifacts && sha256sum *.deb && cat *.sha256 | wc -l; \
+             dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubelet kubeadm kubectl cri-tools; \
+             systemctl is-enabled kubelet",
+        );
+        assert_eq!(st, 0, "{out}");
+        for a in &local.files {
+            assert!(out.contains(&format!("{}  {}", a.sha256, a.file)), "{host}: {} not on the host intact: {out}", a.file);
+        }
+        for want in ["4\n", "kubelet 1.36.3-1.1 hi", "kubeadm 1.36.3-1.1 hi", "kubectl 1.36.3-1.1 hi", "cri-tools 1.36.0-1.1 ii", "enabled"] {
+            assert!(out.contains(want), "{host}: `{want}` missing in {out}");
+        }
+    }
+    let (code, v) = run_json(d, &inv, &["apply"]);
+    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "nothing is uploaded twice: {v:#}");
+}
+
+fn journal(state: &Path) -> Option<Value> {
+    let dir = state.join("journal");
+    let f = std::fs::read_dir(dir).ok()?.next()?.ok()?.path();
+    serde_json::from_str(&std::fs::read_to_string(f).ok()?).ok()
+}
+
+#[test]
+fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_steps() {
+    reset(&["lab-7", "lab-8", "lab-9"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inv = inventory(d, &[7, 8, 9], "");
+    let state = d.join("state");
+    let child = Std::new(assert_cmd::cargo::cargo_bin("groundup"))
+        .env("GROUNDUP_LOG_DIR", d)
+        .env("GROUNDUP_SSH_PERSIST", "0")
+        .args(["apply", "--progress", "none", "--until", "container-runtime", "-o", "json", "-i"])
+        .arg(&inv)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Pull the plug on lab-9 once it has finished prepare-os (its three steps are journaled).
+    let t0 = Instant::now();
+    loop {
+        let done = journal(&state)
+            .and_then(|j| j["hosts"]["lab-9"]["done"].as_array().cloned())
+            .unwrap_or_default();
+        if done.iter().filter(|s| s["phase"] == "prepare-os").count() >= 3 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "lab-9 never finished prepare-os");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Std::new(root().join("scripts/lab")).args(["kill", "lab-9"]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a partial apply exits 1: {v:#}");
+    let host = |v: &Value, n: &str| v["hosts"].as_array().unwrap().iter().find(|h| h["host"] == n).cloned().unwrap();
+    for n in ["lab-7", "lab-8"] {
+        let h = host(&v, n);
+        assert!(h["failed"].is_null(), "{n} must finish: {h:#}");
+        assert_eq!(h["done"].as_array().unwrap().last().unwrap()["phase"], "container-runtime", "{h:#}");
+    }
+    let h9 = host(&v, "lab-9");
+    let failed_phase = h9["failed"]["phase"].as_str().unwrap_or_default().to_string();
+    assert!(["runtime-packages", "container-runtime"].contains(&failed_phase.as_str()), "{h9:#}");
+    assert!(h9["done"].as_array().unwrap().iter().any(|p| p["phase"] == "prepare-os"), "{h9:#}");
+
+    // The host comes back (same disk); --resume completes it and leaves the others alone.
+    assert!(Std::new(root().join("scripts/lab")).args(["up", "9"]).status().unwrap().success());
+    let (code, v) = run_json(d, &inv, &["apply", "--resume", "--until", "container-runtime"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["notes"].to_string().contains("resuming run"), "{v:#}");
+    for n in ["lab-7", "lab-8"] {
+        let h = host(&v, n);
+        assert!(h["done"].as_array().unwrap().iter().all(|p| p["changed"] == 0), "{n} was redone: {h:#}");
+    }
+    let h9 = host(&v, "lab-9");
+    let phase = |name: &str| h9["done"].as_array().unwrap().iter().find(|p| p["phase"] == name).cloned().unwrap();
+    assert_eq!(phase("prepare-os")["changed"], 0, "prepare-os steps were redone: {h9:#}");
+    assert_eq!(phase("container-runtime")["phase"], "container-runtime");
+    let (st, out) = sh(d, &inv, "lab-9", "systemctl is-active containerd && containerd config dump | grep -c 'SystemdCgroup = true'");
+    assert_eq!((st, out.trim()), (0, "active\n1".trim()), "{out}");
+}

@@ -1,0 +1,217 @@
+//! Plans from fact fixtures, without any host: a snapshot per example inventory × OS, every
+//! rendered file snapshotted and parsed back, secrets kept out of plans, a finished host planning
+//! nothing, NO_PROXY, and the artifacts path.
+
+use groundup::commands::plan::build;
+use groundup::inventory::Inventory;
+use groundup::plan::{phases, Action, Context, HostResult, Item};
+
+use crate::common::{host_facts, inventory, root};
+
+const OSES: &[&str] = &[
+    "debian-12",
+    "debian-12-vm",
+    "debian-12-containerd",
+    "debian-12-prepared",
+    "ubuntu-22.04",
+    "ubuntu-24.04",
+    "rocky-9",
+    "almalinux-9",
+    "centos-stream-9",
+    "centos-7",
+];
+
+fn load(name: &str) -> Inventory {
+    Inventory::load(&root().join("inventory").join(name)).unwrap_or_else(|e| panic!("{}", e.render_plain()))
+}
+
+/// Plans every phase for every host of `inv`, each host with the facts of `os`.
+fn plan_for(inv: &Inventory, os: &str) -> groundup::commands::plan::PlanReport {
+    let cx = Context::new(inv).unwrap();
+    let gathered: Vec<_> = inv.hosts.iter().map(|_| Ok(host_facts(os, 0.1))).collect();
+    let all = phases::until(None).unwrap();
+    build(&cx, &all, &inv.hosts, &gathered).0
+}
+
+#[test]
+fn the_plan_of_every_example_inventory_on_every_os_matches_its_snapshot() {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("inventory"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5);
+    for name in &names {
+        let inv = load(name);
+        for os in OSES {
+            let report = plan_for(&inv, os);
+            let text = format!(
+                "{}{}\n",
+                groundup::plan::show::text(&report.phases, false),
+                report.counts
+            );
+            insta::assert_snapshot!(format!("plan__{}__{os}", name.trim_end_matches(".toml")), text);
+        }
+    }
+}
+
+/// Every file a plan writes, by path.
+fn writes(report: &groundup::commands::plan::PlanReport) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for p in &report.phases {
+        for h in &p.hosts {
+            if let HostResult::Planned(s) = &h.result {
+                for i in &s.items {
+                    if let Item::Change(st) = i {
+                        if let Action::Write { path, content, .. } = &st.action {
+                            if !out.iter().any(|(p, _, _): &(String, String, bool)| p == path) {
+                                out.push((path.clone(), content.text.clone(), content.secret));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn toml_at<'a>(v: &'a toml::Value, path: &[&str]) -> &'a toml::Value {
+    path.iter().fold(v, |v, k| v.get(*k).unwrap_or_else(|| panic!("no `{k}` in {path:?}")))
+}
+
+#[test]
+fn every_rendered_file_matches_its_snapshot_and_parses_back() {
+    let air = load("airgapped.toml");
+    let lab = load("lab.toml");
+    let mut seen = std::collections::BTreeSet::new();
+    for (inv, os) in [(&air, "rocky-9"), (&air, "ubuntu-22.04"), (&lab, "debian-12"), (&air, "debian-12")] {
+        for (path, text, secret) in writes(&plan_for(inv, os)) {
+            let key = format!("{}{}", path.trim_start_matches('/').replace('/', "_"), if path.ends_with("config.toml") { format!("-{os}") } else { String::new() });
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            // Secret files are checked for their shape here, never snapshotted with a password in them.
+            let shown = if secret { text.replace("s3cret-pw", "<password>") } else { text.clone() };
+            insta::assert_snapshot!(format!("file__{key}"), shown);
+            if path.ends_with(".toml") {
+                let v: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+                if path.ends_with("config.toml") {
+                    let version = v["version"].as_integer().unwrap();
+                    let (runc, sandbox) = if version == 3 {
+                        (
+                            toml_at(&v, &["plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes", "runc", "options"]),
+                            toml_at(&v, &["plugins", "io.containerd.cri.v1.images", "pinned_images", "sandbox"]),
+                        )
+                    } else {
+                        (
+                            toml_at(&v, &["plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc", "options"]),
+                            toml_at(&v, &["plugins", "io.containerd.grpc.v1.cri", "sandbox_image"]),
+                        )
+                    };
+                    assert_eq!(runc["SystemdCgroup"].as_bool(), Some(true), "{path} v{version}");
+                    assert_eq!(sandbox.as_str(), Some("registry.k8s.io/pause:3.10.1"));
+                } else {
+                    assert!(v["server"].as_str().unwrap().starts_with("https://"), "{path}");
+                    assert_eq!(v["host"].as_table().unwrap().len(), 1, "{path}");
+                }
+            }
+            if path.ends_with(".yaml") {
+                let v: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+                assert_eq!(v["runtime-endpoint"].as_str(), Some("unix:///run/containerd/containerd.sock"));
+            }
+            if path.ends_with(".repo") {
+                assert!(text.lines().any(|l| l.starts_with("gpgcheck=1")) && text.lines().any(|l| l.starts_with("baseurl=https://")), "{path}");
+            }
+            if path.ends_with(".list") {
+                let deb: Vec<&str> = text.lines().filter(|l| l.starts_with("deb ")).collect();
+                assert_eq!(deb.len(), 1, "{path}");
+                assert!(deb[0].contains("signed-by=/etc/apt/keyrings/"), "{path}");
+            }
+        }
+    }
+    for want in ["etc_containerd_config.toml-rocky-9", "etc_containerd_config.toml-debian-12", "etc_groundup_proxy.env", "etc_crictl.yaml"] {
+        assert!(seen.contains(want), "{want} not rendered: {seen:?}");
+    }
+}
+
+#[test]
+fn proxy_credentials_never_reach_a_plan_and_no_proxy_covers_the_cluster() {
+    let air = load("airgapped.toml");
+    for os in ["rocky-9", "ubuntu-24.04"] {
+        let report = plan_for(&air, os);
+        let text = groundup::plan::show::text(&report.phases, true);
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!text.contains("s3cret") && !json.contains("s3cret"), "{os}: the proxy password leaked");
+        assert!(text.contains("secret: content not shown"), "{text}");
+    }
+    let np = groundup::plan::phases::no_proxy(&air);
+    for want in ["localhost", "127.0.0.1", "master", "192.168.10.11", "10.244.0.0/16", "10.96.0.0/12", ".svc", ".cluster.local", ".lab.example"] {
+        assert!(np.iter().any(|e| e == want), "NO_PROXY lacks {want}: {np:?}");
+    }
+}
+
+#[test]
+fn a_finished_host_plans_no_change_in_any_phase() {
+    let inv = inventory(
+        "[cluster]\nname = \"lab\"\nkubernetes_version = \"1.36.3\"\npod_subnet = \"10.244.0.0/16\"\nservice_subnet = \"10.96.0.0/12\"\n\
+         [container_runtime]\nsource = \"os\"\n\
+         [[hosts]]\nname = \"lab-5\"\naddress = \"127.0.77.15\"\ninternal_address = \"10.77.0.15\"\nroles = [\"control-plane\", \"etcd\"]\n",
+    );
+    let report = plan_for(&inv, "debian-12-prepared");
+    assert_eq!((report.counts.changed, report.counts.failed), (0, 0), "{}", groundup::plan::show::text(&report.phases, false));
+    assert!(report.counts.unchanged > 20);
+}
+
+#[test]
+fn artifacts_replace_the_repository_and_are_uploaded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["kubelet_1.36.3-1.1_amd64.deb", "kubeadm_1.36.3-1.1_amd64.deb", "kubectl_1.36.3-1.1_amd64.deb", "cri-tools_1.36.0-1.1_amd64.deb", "kubelet_1.35.7-1.1_amd64.deb"] {
+        std::fs::write(dir.path().join(f), f.as_bytes()).unwrap();
+    }
+    let text = |extra: &str| {
+        format!(
+            "[cluster]\nname = \"a\"\nkubernetes_version = \"1.36.3\"\n[container_runtime]\nsource = \"os\"\n{extra}\n\
+             [[hosts]]\nname = \"cp\"\naddress = \"10.1.0.1\"\nroles = [\"control-plane\", \"etcd\"]\n"
+        )
+    };
+    let inv = inventory(&text(&format!("[artifacts]\ndir = \"{}\"\n", dir.path().display())));
+    let report = plan_for(&inv, "debian-12");
+    let kube = report.phases.iter().find(|p| p.phase == "kube-packages").unwrap();
+    let shown = groundup::plan::show::text(std::slice::from_ref(kube), false);
+    assert!(!shown.contains("pkgs.k8s.io/core") && shown.contains("not needed"), "{shown}");
+    assert_eq!(shown.matches("+ upload ").count(), 4, "the pinned version only: {shown}");
+    assert!(shown.contains("/var/cache/groundup/artifacts/kubelet_1.36.3-1.1_amd64.deb") && !shown.contains("1.35.7"), "{shown}");
+
+    // A SHA256SUMS that disagrees with a file stops everything before a host is touched.
+    std::fs::write(dir.path().join("SHA256SUMS"), format!("{}  kubelet_1.36.3-1.1_amd64.deb\n", "0".repeat(64))).unwrap();
+    let err = Context::new(&inv).err().unwrap();
+    assert!(err.contains("kubelet_1.36.3-1.1_amd64.deb") && err.contains("SHA256SUMS"), "{err}");
+
+    // Without artifacts the repository and its key come first, with the hint naming [artifacts].
+    let inv = inventory(&text(""));
+    let report = plan_for(&inv, "debian-12");
+    let json = serde_json::to_value(&report).unwrap();
+    let kube = json["phases"].as_array().unwrap().iter().find(|p| p["phase"] == "kube-packages").unwrap().clone();
+    let items = kube["hosts"][0]["items"].as_array().unwrap();
+    let key = items.iter().find(|i| i["id"] == "kube-key").unwrap();
+    assert!(key["hint"].as_str().unwrap().contains("[artifacts] dir"), "{key:#}");
+    assert!(key["action"]["script"].as_str().unwrap().contains("https://pkgs.k8s.io/core:/stable:/v1.36/deb/Release.key"));
+}
+
+#[test]
+fn an_installed_kubernetes_of_another_version_is_refused_not_upgraded() {
+    let inv = inventory(
+        "[cluster]\nname = \"a\"\nkubernetes_version = \"1.35.7\"\n[[hosts]]\nname = \"cp\"\naddress = \"10.1.0.1\"\nroles = [\"control-plane\", \"etcd\"]\n",
+    );
+    let report = plan_for(&inv, "ubuntu-24.04");
+    let kube = report.phases.iter().find(|p| p.phase == "kube-packages").unwrap();
+    match &kube.hosts[0].result {
+        HostResult::Error { error } => {
+            assert!(error.message.contains("1.36.3-1.1 is installed") && error.hint.contains("upgrade"), "{error:?}")
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+}
+
