@@ -2,6 +2,7 @@
 //! `lab_*` modules need the real test hosts from `scripts/lab up` and fail (never skip) without them.
 
 mod common;
+mod engine;
 mod facts;
 mod inventory;
 mod lab_apply;

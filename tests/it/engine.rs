@@ -1,0 +1,192 @@
+//! The apply engine's scheduling and failure policy, with a scripted transport (facts from a
+//! captured fixture; steps succeed or fail as the test says). What these steps do on real hosts
+//! is proven in lab_apply.rs; here: who stops, who goes on, what the journal skips.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use groundup::engine::{self, Journal, Outcome};
+use groundup::exec::{ExecError, Output, Payload, Request, Transport};
+use groundup::inventory::{Host, Inventory};
+use groundup::plan::{phases, Context};
+use groundup::report::Reporter;
+
+use crate::common::{fixture, n_hosts};
+
+/// Facts from a fixture (hostname per host, the marker as last written); fails the steps whose
+/// title contains `fail[host]`; records every step it runs.
+struct Fake {
+    os: &'static str,
+    fail: BTreeMap<String, String>,
+    markers: Mutex<BTreeMap<String, String>>,
+    ran: Mutex<Vec<(String, String)>>,
+}
+
+impl Fake {
+    fn new(os: &'static str, fail: &[(&str, &str)]) -> Fake {
+        Fake {
+            os,
+            fail: fail.iter().map(|(h, s)| (h.to_string(), s.to_string())).collect(),
+            markers: Mutex::new(BTreeMap::new()),
+            ran: Mutex::new(Vec::new()),
+        }
+    }
+    fn ran_on(&self, host: &str) -> Vec<String> {
+        self.ran.lock().unwrap().iter().filter(|(h, _)| h == host).map(|(_, s)| s.clone()).collect()
+    }
+}
+
+/// Replaces the one-line value of a facts section.
+fn set_section(raw: &str, name: &str, value: &str) -> String {
+    let mark = format!("@@groundup-fact:{name}\n");
+    let (head, rest) = raw.split_once(&mark).unwrap();
+    let rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or("");
+    format!("{head}{mark}{value}\n{rest}")
+}
+
+fn ok(stdout: String) -> Result<Output, ExecError> {
+    Ok(Output {
+        status: Some(0),
+        stdout,
+        stderr: String::new(),
+        duration: Duration::ZERO,
+    })
+}
+
+impl Transport for Fake {
+    async fn run(&self, host: &Host, req: &Request) -> Result<Output, ExecError> {
+        let name = host.name.to_string();
+        if req.what == "gather facts" {
+            // One fixture for every host: give each its own hostname and address.
+            let i: u8 = name.trim_start_matches("h-").parse().unwrap_or(0);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+            let raw = fixture(&format!("facts/{}.txt", self.os));
+            let raw = set_section(&raw, "hostname", &name);
+            let mut text = set_section(&raw, "clock", &format!("{now:.6}")).replace("10.77.0.101", &format!("10.77.0.{}", 101 + i));
+            if let Some(m) = self.markers.lock().unwrap().get(&name) {
+                text.push_str(m);
+                text.push('\n');
+            }
+            return ok(text);
+        }
+        if req.what == "write the groundup marker" {
+            if let Payload::Script(s) = &req.payload {
+                let run = s.split_whitespace().find(|w| w.starts_with("'20") || w.starts_with("20")).unwrap_or("").trim_matches('\'');
+                self.markers.lock().unwrap().insert(name, format!("run={run} phase=x"));
+            }
+            return ok(String::new());
+        }
+        self.ran.lock().unwrap().push((name.clone(), req.what.clone()));
+        if self.fail.get(&name).is_some_and(|f| req.what.contains(f.as_str())) {
+            return Ok(Output {
+                status: Some(100),
+                stdout: String::new(),
+                stderr: "E: scripted failure\n".into(),
+                duration: Duration::ZERO,
+            });
+        }
+        ok(String::new())
+    }
+}
+
+fn cluster() -> Inventory {
+    // h-0 control plane, h-1 and h-2 workers; the fixture's facts fit them (no pinned IPs).
+    n_hosts(3, |_| String::new())
+}
+
+async fn apply(inv: &Inventory, t: &Fake, until: &str, journal: Journal, dir: &std::path::Path, resume: bool) -> Outcome {
+    let cx = Context::new(inv).unwrap();
+    let phases = phases::until(Some(until)).unwrap();
+    let opts = engine::Options {
+        parallel: 8,
+        journal_path: dir.join("journal.json"),
+        resume,
+    };
+    engine::apply(&cx, &phases, &inv.hosts, t, &opts, journal, &Reporter::silent()).await
+}
+
+fn fresh(run: &str) -> Journal {
+    Journal {
+        runs: vec![run.into()],
+        ..Journal::default()
+    }
+}
+
+fn host<'a>(o: &'a Outcome, n: &str) -> &'a engine::HostOutcome {
+    o.hosts.iter().find(|h| h.host == n).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_worker_is_left_behind_while_the_others_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Fake::new("debian-12-vm", &[("h-1", "apply sysctls")]);
+    let o = apply(&cluster(), &t, "container-runtime", fresh("20261123T000000Z-1"), dir.path(), false).await;
+    assert_eq!(o.exit_code, 1, "{o:#?}");
+    assert_eq!(o.counts.failed, 1);
+    assert!(o.stopped.is_none(), "a worker does not stop the run");
+    let h1 = host(&o, "h-1");
+    let f = h1.failed.as_ref().unwrap();
+    assert_eq!((f.phase, f.stderr_tail.as_str()), ("prepare-os", "E: scripted failure"));
+    assert_eq!(h1.not_reached, ["runtime-packages", "container-runtime"]);
+    for n in ["h-0", "h-2"] {
+        assert_eq!(host(&o, n).done.last().unwrap().phase, "container-runtime", "{n}");
+    }
+    assert!(t.ran_on("h-1").iter().all(|s| !s.contains("containerd")), "nothing after the failure on h-1");
+}
+
+#[tokio::test]
+async fn a_failed_control_plane_stops_every_host_after_its_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Fake::new("debian-12-vm", &[("h-0", "load overlay")]);
+    let o = apply(&cluster(), &t, "container-runtime", fresh("20261123T000000Z-2"), dir.path(), false).await;
+    assert_eq!(o.exit_code, 1);
+    assert!(o.stopped.as_deref().unwrap().contains("h-0"), "{:?}", o.stopped);
+    for h in &o.hosts {
+        assert!(h.not_reached.contains(&"runtime-packages"), "{}: {:?}", h.host, h.not_reached);
+        assert!(h.done.iter().all(|d| d.phase != "runtime-packages"));
+    }
+    let ran: BTreeSet<String> = t.ran.lock().unwrap().iter().map(|(_, s)| s.clone()).collect();
+    assert!(!ran.iter().any(|s| s.contains("install containerd")), "{ran:?}");
+}
+
+#[tokio::test]
+async fn resume_skips_journaled_steps_and_trusts_only_hosts_whose_marker_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = cluster();
+    let t = Fake::new("debian-12-vm", &[("h-2", "install containerd")]);
+    let first = apply(&inv, &t, "container-runtime", fresh("20261123T000000Z-3"), dir.path(), false).await;
+    assert_eq!(first.exit_code, 1);
+    let prepared = t.ran_on("h-2").iter().filter(|s| s.contains("sysctl")).count();
+    assert!(prepared > 0);
+
+    // The facts never change in this fake, so without the journal every step would be planned
+    // again; with it, h-2 continues at the failed step and the others run nothing.
+    let journal = engine::journal::load(&dir.path().join("journal.json")).unwrap().unwrap();
+    assert!(!journal.finished);
+    let t2 = Fake::new("debian-12-vm", &[]);
+    *t2.markers.lock().unwrap() = t.markers.lock().unwrap().clone();
+    // h-1 was rebuilt since: no marker, so its journal entries are not trusted.
+    t2.markers.lock().unwrap().remove("h-1");
+    let resumed = Journal::resume(journal, "20261123T000100Z-4".into(), vec![]);
+    let o = apply(&inv, &t2, "container-runtime", resumed, dir.path(), true).await;
+    assert_eq!((o.exit_code, o.counts.failed), (0, 0), "{o:#?}");
+    assert!(t2.ran_on("h-0").is_empty(), "h-0 finished before: {:?}", t2.ran_on("h-0"));
+    let h2 = t2.ran_on("h-2");
+    assert!(h2.first().is_some_and(|s| s.starts_with("install containerd")), "h-2 resumes at the failed step: {h2:?}");
+    assert!(!t2.ran_on("h-1").is_empty(), "h-1 (no marker) is planned from its facts alone");
+    assert!(o.notes.iter().any(|n| n.starts_with("h-1: its marker")), "{:?}", o.notes);
+    let j = engine::journal::load(&dir.path().join("journal.json")).unwrap().unwrap();
+    assert!(j.finished && j.runs.len() == 2);
+}
+
+#[tokio::test]
+async fn a_failed_preflight_changes_nothing_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Fake::new("centos-7", &[]);
+    let o = apply(&cluster(), &t, "kube-packages", fresh("20261123T000000Z-5"), dir.path(), false).await;
+    assert_eq!(o.exit_code, groundup::exit::PREFLIGHT);
+    assert!(o.nothing_changed);
+    assert!(t.ran.lock().unwrap().is_empty(), "no step ran: {:?}", t.ran.lock().unwrap());
+    assert!(host(&o, "h-0").failed.as_ref().unwrap().error.contains("CentOS"));
+}
