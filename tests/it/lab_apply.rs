@@ -120,9 +120,12 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
     reset(&["lab-4", "lab-5", "lab-6"]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let inv = inventory(d, &[4, 5, 6], "");
+    // The lab's apt proxy, reached with credentials: they must land in 0600 files and nowhere else.
+    let proxy = "\n[proxy]\nhttp = \"http://gu:pw-SECRET@10.77.0.1:3142\"\n";
+    let inv = inventory(d, &[4, 5, 6], proxy);
 
     let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
+    assert!(!v.to_string().contains("pw-SECRET"));
     let (changed, _, failed) = counts(&v);
     assert_eq!((code, failed), (0, 0), "{v:#}");
     assert!(changed >= 15, "a fresh host needs work in every phase: {v:#}");
@@ -135,11 +138,13 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             "set -e; tail -n +2 /proc/swaps | wc -l; cat /etc/modules-load.d/kubernetes.conf | grep -v '^#'; \
              sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; \
              systemctl is-active containerd; containerd config dump | grep -c 'SystemdCgroup = true'; \
-             ctr version | grep -c '^Server:'",
+             ctr version | grep -c '^Server:'; \
+             stat -c %a /etc/groundup/proxy.env /etc/apt/apt.conf.d/95groundup-proxy /etc/systemd/system/containerd.service.d/http-proxy.conf; \
+             systemctl show containerd -p Environment | grep -c 'HTTP_PROXY=http://gu:pw-SECRET@10.77.0.1:3142'",
         );
         assert_eq!(st, 0, "{host}: {out}");
         let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines, ["0", "overlay", "br_netfilter", "1", "1", "1", "active", "1", "1"], "{host}");
+        assert_eq!(lines, ["0", "overlay", "br_netfilter", "1", "1", "1", "active", "1", "1", "600", "600", "600", "1"], "{host}");
     }
 
     let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
@@ -172,7 +177,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
     // With [artifacts]: uploaded once per host, checked by sha256, installed, held, kubelet enabled.
     let art = d.join("artifacts");
     stand_in_debs(&art);
-    let inv = inventory(d, &[4, 5, 6], &format!("\n[artifacts]\ndir = \"{}\"\n", art.display()));
+    let inv = inventory(d, &[4, 5, 6], &format!("{proxy}\n[artifacts]\ndir = \"{}\"\n", art.display()));
     let (code, v) = run_json(d, &inv, &["apply"]);
     assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
     let local = groundup::artifacts::Catalogue::load(Some(&art)).unwrap();
@@ -195,6 +200,30 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
     }
     let (code, v) = run_json(d, &inv, &["apply"]);
     assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "nothing is uploaded twice: {v:#}");
+
+    // Every run log and the journal: the proxy password never appears.
+    let mut files = 0;
+    for e in walk(d) {
+        if e.extension().is_some_and(|x| x == "log" || x == "json") {
+            files += 1;
+            let text = std::fs::read_to_string(&e).unwrap_or_default();
+            assert!(!text.contains("pw-SECRET"), "{} holds the proxy password", e.display());
+        }
+    }
+    assert!(files >= 6, "logs and the journal were checked ({files} files)");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn journal(state: &Path) -> Option<Value> {

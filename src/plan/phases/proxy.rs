@@ -140,6 +140,7 @@ fn restart_containerd() -> Step {
     Step::script(
         "reload-containerd-env",
         "reload systemd, restart containerd if it runs",
-        "systemctl daemon-reload\nsystemctl try-restart containerd",
+        "systemctl daemon-reload\n# a fresh host has no containerd yet: nothing to restart\n\
+         if systemctl cat containerd.service >/dev/null 2>&1; then systemctl try-restart containerd; fi",
     )
 }
