@@ -33,7 +33,13 @@ impl Fake {
         }
     }
     fn ran_on(&self, host: &str) -> Vec<String> {
-        self.ran.lock().unwrap().iter().filter(|(h, _)| h == host).map(|(_, s)| s.clone()).collect()
+        self.ran
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, _)| h == host)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 }
 
@@ -60,10 +66,14 @@ impl Transport for Fake {
         if req.what == "gather facts" {
             // One fixture for every host: give each its own hostname and address.
             let i: u8 = name.trim_start_matches("h-").parse().unwrap_or(0);
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
             let raw = fixture(&format!("facts/{}.txt", self.os));
             let raw = set_section(&raw, "hostname", &name);
-            let mut text = set_section(&raw, "clock", &format!("{now:.6}")).replace("10.77.0.101", &format!("10.77.0.{}", 101 + i));
+            let mut text = set_section(&raw, "clock", &format!("{now:.6}"))
+                .replace("10.77.0.101", &format!("10.77.0.{}", 101 + i));
             if let Some(m) = self.markers.lock().unwrap().get(&name) {
                 text.push_str(m);
                 text.push('\n');
@@ -72,7 +82,11 @@ impl Transport for Fake {
         }
         if req.what == "write the groundup marker" {
             if let Payload::Script(s) = &req.payload {
-                let run = s.split_whitespace().find(|w| w.starts_with("'20") || w.starts_with("20")).unwrap_or("").trim_matches('\'');
+                let run = s
+                    .split_whitespace()
+                    .find(|w| w.starts_with("'20") || w.starts_with("20"))
+                    .unwrap_or("")
+                    .trim_matches('\'');
                 self.markers.lock().unwrap().insert(name, format!("run={run} phase=x"));
             }
             return ok(String::new());
@@ -95,7 +109,14 @@ fn cluster() -> Inventory {
     n_hosts(3, |_| String::new())
 }
 
-async fn apply(inv: &Inventory, t: &Fake, until: &str, journal: Journal, dir: &std::path::Path, resume: bool) -> Outcome {
+async fn apply(
+    inv: &Inventory,
+    t: &Fake,
+    until: &str,
+    journal: Journal,
+    dir: &std::path::Path,
+    resume: bool,
+) -> Outcome {
     let cx = Context::new(inv).unwrap();
     let phases = phases::until(Some(until)).unwrap();
     let opts = engine::Options {
@@ -121,7 +142,15 @@ fn host<'a>(o: &'a Outcome, n: &str) -> &'a engine::HostOutcome {
 async fn a_failed_worker_is_left_behind_while_the_others_finish() {
     let dir = tempfile::tempdir().unwrap();
     let t = Fake::new("debian-12-vm", &[("h-1", "apply sysctls")]);
-    let o = apply(&cluster(), &t, "container-runtime", fresh("20261123T000000Z-1"), dir.path(), false).await;
+    let o = apply(
+        &cluster(),
+        &t,
+        "container-runtime",
+        fresh("20261123T000000Z-1"),
+        dir.path(),
+        false,
+    )
+    .await;
     assert_eq!(o.exit_code, 1, "{o:#?}");
     assert_eq!(o.counts.failed, 1);
     assert!(o.stopped.is_none(), "a worker does not stop the run");
@@ -132,18 +161,34 @@ async fn a_failed_worker_is_left_behind_while_the_others_finish() {
     for n in ["h-0", "h-2"] {
         assert_eq!(host(&o, n).done.last().unwrap().phase, "container-runtime", "{n}");
     }
-    assert!(t.ran_on("h-1").iter().all(|s| !s.contains("containerd")), "nothing after the failure on h-1");
+    assert!(
+        t.ran_on("h-1").iter().all(|s| !s.contains("containerd")),
+        "nothing after the failure on h-1"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_control_plane_stops_every_host_after_its_phase() {
     let dir = tempfile::tempdir().unwrap();
     let t = Fake::new("debian-12-vm", &[("h-0", "load overlay")]);
-    let o = apply(&cluster(), &t, "container-runtime", fresh("20261123T000000Z-2"), dir.path(), false).await;
+    let o = apply(
+        &cluster(),
+        &t,
+        "container-runtime",
+        fresh("20261123T000000Z-2"),
+        dir.path(),
+        false,
+    )
+    .await;
     assert_eq!(o.exit_code, 1);
     assert!(o.stopped.as_deref().unwrap().contains("h-0"), "{:?}", o.stopped);
     for h in &o.hosts {
-        assert!(h.not_reached.contains(&"runtime-packages"), "{}: {:?}", h.host, h.not_reached);
+        assert!(
+            h.not_reached.contains(&"runtime-packages"),
+            "{}: {:?}",
+            h.host,
+            h.not_reached
+        );
         assert!(h.done.iter().all(|d| d.phase != "runtime-packages"));
     }
     let ran: BTreeSet<String> = t.ran.lock().unwrap().iter().map(|(_, s)| s.clone()).collect();
@@ -155,14 +200,24 @@ async fn resume_skips_journaled_steps_and_trusts_only_hosts_whose_marker_matches
     let dir = tempfile::tempdir().unwrap();
     let inv = cluster();
     let t = Fake::new("debian-12-vm", &[("h-2", "install containerd")]);
-    let first = apply(&inv, &t, "container-runtime", fresh("20261123T000000Z-3"), dir.path(), false).await;
+    let first = apply(
+        &inv,
+        &t,
+        "container-runtime",
+        fresh("20261123T000000Z-3"),
+        dir.path(),
+        false,
+    )
+    .await;
     assert_eq!(first.exit_code, 1);
     let prepared = t.ran_on("h-2").iter().filter(|s| s.contains("sysctl")).count();
     assert!(prepared > 0);
 
     // The facts never change in this fake, so without the journal every step would be planned
     // again; with it, h-2 continues at the failed step and the others run nothing.
-    let journal = engine::journal::load(&dir.path().join("journal.json")).unwrap().unwrap();
+    let journal = engine::journal::load(&dir.path().join("journal.json"))
+        .unwrap()
+        .unwrap();
     assert!(!journal.finished);
     let t2 = Fake::new("debian-12-vm", &[]);
     *t2.markers.lock().unwrap() = t.markers.lock().unwrap().clone();
@@ -171,12 +226,28 @@ async fn resume_skips_journaled_steps_and_trusts_only_hosts_whose_marker_matches
     let resumed = Journal::resume(journal, "20261123T000100Z-4".into(), vec![]);
     let o = apply(&inv, &t2, "container-runtime", resumed, dir.path(), true).await;
     assert_eq!((o.exit_code, o.counts.failed), (0, 0), "{o:#?}");
-    assert!(t2.ran_on("h-0").is_empty(), "h-0 finished before: {:?}", t2.ran_on("h-0"));
+    assert!(
+        t2.ran_on("h-0").is_empty(),
+        "h-0 finished before: {:?}",
+        t2.ran_on("h-0")
+    );
     let h2 = t2.ran_on("h-2");
-    assert!(h2.first().is_some_and(|s| s.starts_with("install containerd")), "h-2 resumes at the failed step: {h2:?}");
-    assert!(!t2.ran_on("h-1").is_empty(), "h-1 (no marker) is planned from its facts alone");
-    assert!(o.notes.iter().any(|n| n.starts_with("h-1: its marker")), "{:?}", o.notes);
-    let j = engine::journal::load(&dir.path().join("journal.json")).unwrap().unwrap();
+    assert!(
+        h2.first().is_some_and(|s| s.starts_with("install containerd")),
+        "h-2 resumes at the failed step: {h2:?}"
+    );
+    assert!(
+        !t2.ran_on("h-1").is_empty(),
+        "h-1 (no marker) is planned from its facts alone"
+    );
+    assert!(
+        o.notes.iter().any(|n| n.starts_with("h-1: its marker")),
+        "{:?}",
+        o.notes
+    );
+    let j = engine::journal::load(&dir.path().join("journal.json"))
+        .unwrap()
+        .unwrap();
     assert!(j.finished && j.runs.len() == 2);
 }
 
@@ -184,9 +255,21 @@ async fn resume_skips_journaled_steps_and_trusts_only_hosts_whose_marker_matches
 async fn a_failed_preflight_changes_nothing_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let t = Fake::new("centos-7", &[]);
-    let o = apply(&cluster(), &t, "kube-packages", fresh("20261123T000000Z-5"), dir.path(), false).await;
+    let o = apply(
+        &cluster(),
+        &t,
+        "kube-packages",
+        fresh("20261123T000000Z-5"),
+        dir.path(),
+        false,
+    )
+    .await;
     assert_eq!(o.exit_code, groundup::exit::PREFLIGHT);
     assert!(o.nothing_changed);
-    assert!(t.ran.lock().unwrap().is_empty(), "no step ran: {:?}", t.ran.lock().unwrap());
+    assert!(
+        t.ran.lock().unwrap().is_empty(),
+        "no step ran: {:?}",
+        t.ran.lock().unwrap()
+    );
     assert!(host(&o, "h-0").failed.as_ref().unwrap().error.contains("CentOS"));
 }

@@ -67,11 +67,17 @@ fn sections_carry_the_facts_that_preflight_needs() {
         "rpm's `not installed` lines are skipped (curl)"
     );
     let se = rocky.state.selinux.as_ref().unwrap();
-    assert_eq!((se.current.as_str(), se.configured.as_str()), ("Enforcing", "enforcing"));
+    assert_eq!(
+        (se.current.as_str(), se.configured.as_str()),
+        ("Enforcing", "enforcing")
+    );
     assert_eq!(rocky.state.firewalld_ports, ["9090/tcp"]);
     assert!(rocky.state.service("firewalld").is_active() && rocky.state.service("chronyd").is_active());
     assert_eq!(rocky.state.fstab_swap.len(), 1);
-    assert_eq!(rocky.state.sysctls.get("net.ipv4.ip_forward").map(String::as_str), Some("0"));
+    assert_eq!(
+        rocky.state.sysctls.get("net.ipv4.ip_forward").map(String::as_str),
+        Some("0")
+    );
 
     // A real capture after apply: managed files, verified artifacts, holds, the marker.
     let done = facts::parse(&fixture("facts/debian-12-prepared.txt"));
@@ -79,12 +85,21 @@ fn sections_carry_the_facts_that_preflight_needs() {
     assert!(done.state.files.contains_key("/etc/containerd/config.toml"));
     assert_eq!(done.state.artifacts.len(), 4);
     assert!(done.state.artifacts.contains_key("kubelet_1.36.3-1.1_amd64.deb"));
-    assert_eq!(done.held.iter().map(String::as_str).collect::<Vec<_>>(), ["kubeadm", "kubectl", "kubelet"]);
+    assert_eq!(
+        done.held.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["kubeadm", "kubectl", "kubelet"]
+    );
     assert!(done.state.marker.as_deref().unwrap().starts_with("run="));
-    assert_eq!(done.state.modules.get("br_netfilter").map(String::as_str), Some("builtin"));
+    assert_eq!(
+        done.state.modules.get("br_netfilter").map(String::as_str),
+        Some("builtin")
+    );
     let vm = facts::parse(&fixture("facts/debian-12-vm.txt"));
     assert!(vm.state.container.is_none() && vm.state.modules.is_empty());
-    assert!(!vm.state.sysctls.contains_key("net.bridge.bridge-nf-call-iptables"), "absent until br_netfilter loads");
+    assert!(
+        !vm.state.sysctls.contains_key("net.bridge.bridge-nf-call-iptables"),
+        "absent until br_netfilter loads"
+    );
 
     let c7 = facts::parse(&fixture("facts/centos-7.txt"));
     assert_eq!(c7.package_manager, Some(PackageManager::Yum));

@@ -23,7 +23,11 @@ fn groundup(log: &Path) -> Command {
 /// Resets lab hosts to the base image (a fresh VM each time the test runs).
 fn reset(names: &[&str]) {
     lab();
-    let st = Std::new(root().join("scripts/lab")).arg("reset").args(names).status().unwrap();
+    let st = Std::new(root().join("scripts/lab"))
+        .arg("reset")
+        .args(names)
+        .status()
+        .unwrap();
     assert!(st.success(), "scripts/lab reset {names:?} failed");
 }
 
@@ -40,7 +44,11 @@ fn inventory(dir: &Path, hosts: &[u32], extra: &str) -> PathBuf {
         s.known_hosts.as_ref().unwrap().display()
     );
     for (k, i) in hosts.iter().enumerate() {
-        let roles = if k == 0 { r#"["control-plane", "etcd"]"# } else { r#"["worker"]"# };
+        let roles = if k == 0 {
+            r#"["control-plane", "etcd"]"#
+        } else {
+            r#"["worker"]"#
+        };
         t.push_str(&format!(
             "\n[[hosts]]\nname = \"lab-{i}\"\naddress = \"127.0.77.{}\"\ninternal_address = \"10.77.0.{}\"\nroles = {roles}\n",
             10 + i,
@@ -59,13 +67,20 @@ fn json(out: &[u8]) -> Value {
 /// Runs `groundup <args> -i inv -o json`; returns (exit code, the final JSON object).
 fn run_json(dir: &Path, inv: &Path, args: &[&str]) -> (i32, Value) {
     let mut c = groundup(dir);
-    c.args(args).arg("-i").arg(inv).args(["--progress", "none", "-o", "json"]);
+    c.args(args)
+        .arg("-i")
+        .arg(inv)
+        .args(["--progress", "none", "-o", "json"]);
     if args[0] == "apply" {
         c.arg("--state-dir").arg(dir.join("state"));
     }
     let out = c.output().unwrap();
     let code = out.status.code().unwrap_or(-1);
-    assert!(!out.stdout.is_empty(), "groundup {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.stdout.is_empty(),
+        "groundup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (code, json(&out.stdout))
 }
 
@@ -79,18 +94,30 @@ fn sh(dir: &Path, inv: &Path, host: &str, script: &str) -> (i64, String) {
         .unwrap();
     let v = json(&out.stdout);
     let o = &v[0]["output"];
-    (o["status"].as_i64().unwrap_or(-1), o["stdout"].as_str().unwrap_or("").to_string())
+    (
+        o["status"].as_i64().unwrap_or(-1),
+        o["stdout"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 fn counts(v: &Value) -> (u64, u64, u64) {
-    (v["changed"].as_u64().unwrap(), v["unchanged"].as_u64().unwrap(), v["failed"].as_u64().unwrap())
+    (
+        v["changed"].as_u64().unwrap(),
+        v["unchanged"].as_u64().unwrap(),
+        v["failed"].as_u64().unwrap(),
+    )
 }
 
 /// Test stand-ins for the pkgs.k8s.io packages (the real ones cannot be fetched here): real .deb
 /// files built with dpkg-deb, with the real names and versions, kubelet with a systemd unit.
 fn stand_in_debs(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    for (p, v) in [("kubelet", "1.36.3-1.1"), ("kubeadm", "1.36.3-1.1"), ("kubectl", "1.36.3-1.1"), ("cri-tools", "1.36.0-1.1")] {
+    for (p, v) in [
+        ("kubelet", "1.36.3-1.1"),
+        ("kubeadm", "1.36.3-1.1"),
+        ("kubectl", "1.36.3-1.1"),
+        ("cri-tools", "1.36.0-1.1"),
+    ] {
         let tree = tempfile::tempdir().unwrap();
         let t = tree.path();
         std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
@@ -100,7 +127,11 @@ fn stand_in_debs(dir: &Path) {
             format!("Package: {p}\nVersion: {v}\nArchitecture: amd64\nMaintainer: groundup tests <t@groundup.invalid>\nDescription: test stand-in for {p}\n"),
         )
         .unwrap();
-        std::fs::write(t.join("usr/bin").join(p), format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n")).unwrap();
+        std::fs::write(
+            t.join("usr/bin").join(p),
+            format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n"),
+        )
+        .unwrap();
         if p == "kubelet" {
             std::fs::create_dir_all(t.join("lib/systemd/system")).unwrap();
             std::fs::write(
@@ -110,7 +141,13 @@ fn stand_in_debs(dir: &Path) {
             .unwrap();
         }
         let deb = dir.join(format!("{p}_{v}_amd64.deb"));
-        let st = Std::new("dpkg-deb").args(["--root-owner-group", "-b"]).arg(t).arg(&deb).stdout(Stdio::null()).status().unwrap();
+        let st = Std::new("dpkg-deb")
+            .args(["--root-owner-group", "-b"])
+            .arg(t)
+            .arg(&deb)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 }
@@ -144,11 +181,33 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         );
         assert_eq!(st, 0, "{host}: {out}");
         let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines, ["0", "overlay", "br_netfilter", "1", "1", "1", "active", "1", "1", "600", "600", "600", "1"], "{host}");
+        assert_eq!(
+            lines,
+            [
+                "0",
+                "overlay",
+                "br_netfilter",
+                "1",
+                "1",
+                "1",
+                "active",
+                "1",
+                "1",
+                "600",
+                "600",
+                "600",
+                "1"
+            ],
+            "{host}"
+        );
     }
 
     let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
-    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "second apply must change nothing: {v:#}");
+    assert_eq!(
+        (code, counts(&v).0, counts(&v).2),
+        (0, 0, 0),
+        "second apply must change nothing: {v:#}"
+    );
     let (code, v) = run_json(d, &inv, &["plan", "--until", "container-runtime"]);
     assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "{v:#}");
     let statuses: Vec<&str> = v["phases"]
@@ -159,7 +218,10 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         .flat_map(|h| h["items"].as_array().unwrap())
         .map(|i| i["status"].as_str().unwrap())
         .collect();
-    assert!(!statuses.is_empty() && statuses.iter().all(|s| *s == "unchanged"), "{statuses:?}");
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|s| *s == "unchanged"),
+        "{statuses:?}"
+    );
 
     // No internet here: pkgs.k8s.io cannot be reached, and the error says what to do.
     let out = groundup(d)
@@ -171,13 +233,23 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAILED in phase `kube-packages`") && text.contains("pkgs.k8s.io"), "{text}");
-    assert!(text.contains("[artifacts] dir = "), "the error names the artifacts option: {text}");
+    assert!(
+        text.contains("FAILED in phase `kube-packages`") && text.contains("pkgs.k8s.io"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[artifacts] dir = "),
+        "the error names the artifacts option: {text}"
+    );
 
     // With [artifacts]: uploaded once per host, checked by sha256, installed, held, kubelet enabled.
     let art = d.join("artifacts");
     stand_in_debs(&art);
-    let inv = inventory(d, &[4, 5, 6], &format!("{proxy}\n[artifacts]\ndir = \"{}\"\n", art.display()));
+    let inv = inventory(
+        d,
+        &[4, 5, 6],
+        &format!("{proxy}\n[artifacts]\ndir = \"{}\"\n", art.display()),
+    );
     let (code, v) = run_json(d, &inv, &["apply"]);
     assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
     let local = groundup::artifacts::Catalogue::load(Some(&art)).unwrap();
@@ -192,14 +264,29 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         );
         assert_eq!(st, 0, "{out}");
         for a in &local.files {
-            assert!(out.contains(&format!("{}  {}", a.sha256, a.file)), "{host}: {} not on the host intact: {out}", a.file);
+            assert!(
+                out.contains(&format!("{}  {}", a.sha256, a.file)),
+                "{host}: {} not on the host intact: {out}",
+                a.file
+            );
         }
-        for want in ["4\n", "kubelet 1.36.3-1.1 hi", "kubeadm 1.36.3-1.1 hi", "kubectl 1.36.3-1.1 hi", "cri-tools 1.36.0-1.1 ii", "enabled"] {
+        for want in [
+            "4\n",
+            "kubelet 1.36.3-1.1 hi",
+            "kubeadm 1.36.3-1.1 hi",
+            "kubectl 1.36.3-1.1 hi",
+            "cri-tools 1.36.0-1.1 ii",
+            "enabled",
+        ] {
             assert!(out.contains(want), "{host}: `{want}` missing in {out}");
         }
     }
     let (code, v) = run_json(d, &inv, &["apply"]);
-    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "nothing is uploaded twice: {v:#}");
+    assert_eq!(
+        (code, counts(&v).0, counts(&v).2),
+        (0, 0, 0),
+        "nothing is uploaded twice: {v:#}"
+    );
 
     // Every run log and the journal: the proxy password never appears.
     let mut files = 0;
@@ -242,7 +329,16 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
     let child = Std::new(assert_cmd::cargo::cargo_bin("groundup"))
         .env("GROUNDUP_LOG_DIR", d)
         .env("GROUNDUP_SSH_PERSIST", "0")
-        .args(["apply", "--progress", "none", "--until", "container-runtime", "-o", "json", "-i"])
+        .args([
+            "apply",
+            "--progress",
+            "none",
+            "--until",
+            "container-runtime",
+            "-o",
+            "json",
+            "-i",
+        ])
         .arg(&inv)
         .arg("--state-dir")
         .arg(&state)
@@ -258,38 +354,91 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
         if done.iter().filter(|s| s["phase"] == "prepare-os").count() >= 3 {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "lab-9 never finished prepare-os");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "lab-9 never finished prepare-os"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(Std::new(root().join("scripts/lab")).args(["kill", "lab-9"]).status().unwrap().success());
+    assert!(Std::new(root().join("scripts/lab"))
+        .args(["kill", "lab-9"])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
     let v = json(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "a partial apply exits 1: {v:#}");
-    let host = |v: &Value, n: &str| v["hosts"].as_array().unwrap().iter().find(|h| h["host"] == n).cloned().unwrap();
+    let host = |v: &Value, n: &str| {
+        v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == n)
+            .cloned()
+            .unwrap()
+    };
     for n in ["lab-7", "lab-8"] {
         let h = host(&v, n);
         assert!(h["failed"].is_null(), "{n} must finish: {h:#}");
-        assert_eq!(h["done"].as_array().unwrap().last().unwrap()["phase"], "container-runtime", "{h:#}");
+        assert_eq!(
+            h["done"].as_array().unwrap().last().unwrap()["phase"],
+            "container-runtime",
+            "{h:#}"
+        );
     }
     let h9 = host(&v, "lab-9");
     let failed_phase = h9["failed"]["phase"].as_str().unwrap_or_default().to_string();
-    assert!(["runtime-packages", "container-runtime"].contains(&failed_phase.as_str()), "{h9:#}");
-    assert!(h9["done"].as_array().unwrap().iter().any(|p| p["phase"] == "prepare-os"), "{h9:#}");
+    assert!(
+        ["runtime-packages", "container-runtime"].contains(&failed_phase.as_str()),
+        "{h9:#}"
+    );
+    assert!(
+        h9["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["phase"] == "prepare-os"),
+        "{h9:#}"
+    );
 
     // The host comes back (same disk); --resume completes it and leaves the others alone.
-    assert!(Std::new(root().join("scripts/lab")).args(["up", "9"]).status().unwrap().success());
+    assert!(Std::new(root().join("scripts/lab"))
+        .args(["up", "9"])
+        .status()
+        .unwrap()
+        .success());
     let (code, v) = run_json(d, &inv, &["apply", "--resume", "--until", "container-runtime"]);
     assert_eq!(code, 0, "{v:#}");
     assert!(v["notes"].to_string().contains("resuming run"), "{v:#}");
     for n in ["lab-7", "lab-8"] {
         let h = host(&v, n);
-        assert!(h["done"].as_array().unwrap().iter().all(|p| p["changed"] == 0), "{n} was redone: {h:#}");
+        assert!(
+            h["done"].as_array().unwrap().iter().all(|p| p["changed"] == 0),
+            "{n} was redone: {h:#}"
+        );
     }
     let h9 = host(&v, "lab-9");
-    let phase = |name: &str| h9["done"].as_array().unwrap().iter().find(|p| p["phase"] == name).cloned().unwrap();
-    assert_eq!(phase("prepare-os")["changed"], 0, "prepare-os steps were redone: {h9:#}");
+    let phase = |name: &str| {
+        h9["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        phase("prepare-os")["changed"],
+        0,
+        "prepare-os steps were redone: {h9:#}"
+    );
     assert_eq!(phase("container-runtime")["phase"], "container-runtime");
-    let (st, out) = sh(d, &inv, "lab-9", "systemctl is-active containerd && containerd config dump | grep -c 'SystemdCgroup = true'");
+    let (st, out) = sh(
+        d,
+        &inv,
+        "lab-9",
+        "systemctl is-active containerd && containerd config dump | grep -c 'SystemdCgroup = true'",
+    );
     assert_eq!((st, out.trim()), (0, "active\n1".trim()), "{out}");
 }

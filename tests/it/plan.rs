@@ -78,7 +78,8 @@ fn writes(report: &groundup::commands::plan::PlanReport) -> Vec<(String, String,
 }
 
 fn toml_at<'a>(v: &'a toml::Value, path: &[&str]) -> &'a toml::Value {
-    path.iter().fold(v, |v, k| v.get(*k).unwrap_or_else(|| panic!("no `{k}` in {path:?}")))
+    path.iter()
+        .fold(v, |v, k| v.get(*k).unwrap_or_else(|| panic!("no `{k}` in {path:?}")))
 }
 
 #[test]
@@ -86,14 +87,31 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
     let air = load("airgapped.toml");
     let lab = load("lab.toml");
     let mut seen = std::collections::BTreeSet::new();
-    for (inv, os) in [(&air, "rocky-9"), (&air, "ubuntu-22.04"), (&lab, "debian-12"), (&air, "debian-12")] {
+    for (inv, os) in [
+        (&air, "rocky-9"),
+        (&air, "ubuntu-22.04"),
+        (&lab, "debian-12"),
+        (&air, "debian-12"),
+    ] {
         for (path, text, secret) in writes(&plan_for(inv, os)) {
-            let key = format!("{}{}", path.trim_start_matches('/').replace('/', "_"), if path.ends_with("config.toml") { format!("-{os}") } else { String::new() });
+            let key = format!(
+                "{}{}",
+                path.trim_start_matches('/').replace('/', "_"),
+                if path.ends_with("config.toml") {
+                    format!("-{os}")
+                } else {
+                    String::new()
+                }
+            );
             if !seen.insert(key.clone()) {
                 continue;
             }
             // Secret files are checked for their shape here, never snapshotted with a password in them.
-            let shown = if secret { text.replace("s3cret-pw", "<password>") } else { text.clone() };
+            let shown = if secret {
+                text.replace("s3cret-pw", "<password>")
+            } else {
+                text.clone()
+            };
             insta::assert_snapshot!(format!("file__{key}"), shown);
             if path.ends_with(".toml") {
                 let v: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -101,12 +119,35 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
                     let version = v["version"].as_integer().unwrap();
                     let (runc, sandbox) = if version == 3 {
                         (
-                            toml_at(&v, &["plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes", "runc", "options"]),
-                            toml_at(&v, &["plugins", "io.containerd.cri.v1.images", "pinned_images", "sandbox"]),
+                            toml_at(
+                                &v,
+                                &[
+                                    "plugins",
+                                    "io.containerd.cri.v1.runtime",
+                                    "containerd",
+                                    "runtimes",
+                                    "runc",
+                                    "options",
+                                ],
+                            ),
+                            toml_at(
+                                &v,
+                                &["plugins", "io.containerd.cri.v1.images", "pinned_images", "sandbox"],
+                            ),
                         )
                     } else {
                         (
-                            toml_at(&v, &["plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc", "options"]),
+                            toml_at(
+                                &v,
+                                &[
+                                    "plugins",
+                                    "io.containerd.grpc.v1.cri",
+                                    "containerd",
+                                    "runtimes",
+                                    "runc",
+                                    "options",
+                                ],
+                            ),
                             toml_at(&v, &["plugins", "io.containerd.grpc.v1.cri", "sandbox_image"]),
                         )
                     };
@@ -119,10 +160,17 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
             }
             if path.ends_with(".yaml") {
                 let v: serde_norway::Value = serde_norway::from_str(&text).unwrap();
-                assert_eq!(v["runtime-endpoint"].as_str(), Some("unix:///run/containerd/containerd.sock"));
+                assert_eq!(
+                    v["runtime-endpoint"].as_str(),
+                    Some("unix:///run/containerd/containerd.sock")
+                );
             }
             if path.ends_with(".repo") {
-                assert!(text.lines().any(|l| l.starts_with("gpgcheck=1")) && text.lines().any(|l| l.starts_with("baseurl=https://")), "{path}");
+                assert!(
+                    text.lines().any(|l| l.starts_with("gpgcheck=1"))
+                        && text.lines().any(|l| l.starts_with("baseurl=https://")),
+                    "{path}"
+                );
             }
             if path.ends_with(".list") {
                 let deb: Vec<&str> = text.lines().filter(|l| l.starts_with("deb ")).collect();
@@ -131,7 +179,12 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
             }
         }
     }
-    for want in ["etc_containerd_config.toml-rocky-9", "etc_containerd_config.toml-debian-12", "etc_groundup_proxy.env", "etc_crictl.yaml"] {
+    for want in [
+        "etc_containerd_config.toml-rocky-9",
+        "etc_containerd_config.toml-debian-12",
+        "etc_groundup_proxy.env",
+        "etc_crictl.yaml",
+    ] {
         assert!(seen.contains(want), "{want} not rendered: {seen:?}");
     }
 }
@@ -143,11 +196,24 @@ fn proxy_credentials_never_reach_a_plan_and_no_proxy_covers_the_cluster() {
         let report = plan_for(&air, os);
         let text = groundup::plan::show::text(&report.phases, true);
         let json = serde_json::to_string(&report).unwrap();
-        assert!(!text.contains("s3cret") && !json.contains("s3cret"), "{os}: the proxy password leaked");
+        assert!(
+            !text.contains("s3cret") && !json.contains("s3cret"),
+            "{os}: the proxy password leaked"
+        );
         assert!(text.contains("secret: content not shown"), "{text}");
     }
     let np = groundup::plan::phases::no_proxy(&air);
-    for want in ["localhost", "127.0.0.1", "master", "192.168.10.11", "10.244.0.0/16", "10.96.0.0/12", ".svc", ".cluster.local", ".lab.example"] {
+    for want in [
+        "localhost",
+        "127.0.0.1",
+        "master",
+        "192.168.10.11",
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+        ".svc",
+        ".cluster.local",
+        ".lab.example",
+    ] {
         assert!(np.iter().any(|e| e == want), "NO_PROXY lacks {want}: {np:?}");
     }
 }
@@ -160,14 +226,25 @@ fn a_finished_host_plans_no_change_in_any_phase() {
          [[hosts]]\nname = \"lab-5\"\naddress = \"127.0.77.15\"\ninternal_address = \"10.77.0.15\"\nroles = [\"control-plane\", \"etcd\"]\n",
     );
     let report = plan_for(&inv, "debian-12-prepared");
-    assert_eq!((report.counts.changed, report.counts.failed), (0, 0), "{}", groundup::plan::show::text(&report.phases, false));
+    assert_eq!(
+        (report.counts.changed, report.counts.failed),
+        (0, 0),
+        "{}",
+        groundup::plan::show::text(&report.phases, false)
+    );
     assert!(report.counts.unchanged > 20);
 }
 
 #[test]
 fn artifacts_replace_the_repository_and_are_uploaded_once() {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["kubelet_1.36.3-1.1_amd64.deb", "kubeadm_1.36.3-1.1_amd64.deb", "kubectl_1.36.3-1.1_amd64.deb", "cri-tools_1.36.0-1.1_amd64.deb", "kubelet_1.35.7-1.1_amd64.deb"] {
+    for f in [
+        "kubelet_1.36.3-1.1_amd64.deb",
+        "kubeadm_1.36.3-1.1_amd64.deb",
+        "kubectl_1.36.3-1.1_amd64.deb",
+        "cri-tools_1.36.0-1.1_amd64.deb",
+        "kubelet_1.35.7-1.1_amd64.deb",
+    ] {
         std::fs::write(dir.path().join(f), f.as_bytes()).unwrap();
     }
     let text = |extra: &str| {
@@ -180,24 +257,50 @@ fn artifacts_replace_the_repository_and_are_uploaded_once() {
     let report = plan_for(&inv, "debian-12");
     let kube = report.phases.iter().find(|p| p.phase == "kube-packages").unwrap();
     let shown = groundup::plan::show::text(std::slice::from_ref(kube), false);
-    assert!(!shown.contains("pkgs.k8s.io/core") && shown.contains("not needed"), "{shown}");
-    assert_eq!(shown.matches("+ upload ").count(), 4, "the pinned version only: {shown}");
-    assert!(shown.contains("/var/cache/groundup/artifacts/kubelet_1.36.3-1.1_amd64.deb") && !shown.contains("1.35.7"), "{shown}");
+    assert!(
+        !shown.contains("pkgs.k8s.io/core") && shown.contains("not needed"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches("+ upload ").count(),
+        4,
+        "the pinned version only: {shown}"
+    );
+    assert!(
+        shown.contains("/var/cache/groundup/artifacts/kubelet_1.36.3-1.1_amd64.deb") && !shown.contains("1.35.7"),
+        "{shown}"
+    );
 
     // A SHA256SUMS that disagrees with a file stops everything before a host is touched.
-    std::fs::write(dir.path().join("SHA256SUMS"), format!("{}  kubelet_1.36.3-1.1_amd64.deb\n", "0".repeat(64))).unwrap();
+    std::fs::write(
+        dir.path().join("SHA256SUMS"),
+        format!("{}  kubelet_1.36.3-1.1_amd64.deb\n", "0".repeat(64)),
+    )
+    .unwrap();
     let err = Context::new(&inv).err().unwrap();
-    assert!(err.contains("kubelet_1.36.3-1.1_amd64.deb") && err.contains("SHA256SUMS"), "{err}");
+    assert!(
+        err.contains("kubelet_1.36.3-1.1_amd64.deb") && err.contains("SHA256SUMS"),
+        "{err}"
+    );
 
     // Without artifacts the repository and its key come first, with the hint naming [artifacts].
     let inv = inventory(&text(""));
     let report = plan_for(&inv, "debian-12");
     let json = serde_json::to_value(&report).unwrap();
-    let kube = json["phases"].as_array().unwrap().iter().find(|p| p["phase"] == "kube-packages").unwrap().clone();
+    let kube = json["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "kube-packages")
+        .unwrap()
+        .clone();
     let items = kube["hosts"][0]["items"].as_array().unwrap();
     let key = items.iter().find(|i| i["id"] == "kube-key").unwrap();
     assert!(key["hint"].as_str().unwrap().contains("[artifacts] dir"), "{key:#}");
-    assert!(key["action"]["script"].as_str().unwrap().contains("https://pkgs.k8s.io/core:/stable:/v1.36/deb/Release.key"));
+    assert!(key["action"]["script"]
+        .as_str()
+        .unwrap()
+        .contains("https://pkgs.k8s.io/core:/stable:/v1.36/deb/Release.key"));
 }
 
 #[test]
@@ -209,9 +312,11 @@ fn an_installed_kubernetes_of_another_version_is_refused_not_upgraded() {
     let kube = report.phases.iter().find(|p| p.phase == "kube-packages").unwrap();
     match &kube.hosts[0].result {
         HostResult::Error { error } => {
-            assert!(error.message.contains("1.36.3-1.1 is installed") && error.hint.contains("upgrade"), "{error:?}")
+            assert!(
+                error.message.contains("1.36.3-1.1 is installed") && error.hint.contains("upgrade"),
+                "{error:?}"
+            )
         }
         other => panic!("expected a refusal: {other:?}"),
     }
 }
-
