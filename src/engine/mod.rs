@@ -90,6 +90,7 @@ pub async fn apply<T: Transport>(
     r: &Reporter,
 ) -> Outcome {
     let run_id = journal.run().to_string();
+    let order: Vec<String> = targets.iter().map(|h| h.name.to_string()).collect();
     let journal = Mutex::new(journal);
     let mut out: BTreeMap<String, HostOutcome> = targets
         .iter()
@@ -167,18 +168,14 @@ pub async fn apply<T: Transport>(
                 nothing_changed = true;
                 stopped = Some(gate.why);
                 let run = run_id.clone();
-                return finish(
-                    run,
-                    phases,
+                let tally = Tally {
                     out,
                     counts,
                     stopped,
                     nothing_changed,
                     notes,
-                    opts,
-                    &journal,
-                    gate.exit,
-                );
+                };
+                return finish(&order, run, phases, tally, opts, &journal, gate.exit);
             }
         }
 
@@ -231,18 +228,23 @@ pub async fn apply<T: Transport>(
         }
     }
     let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
-    finish(
-        run_id,
-        phases,
+    let tally = Tally {
         out,
         counts,
         stopped,
         nothing_changed,
         notes,
-        opts,
-        &journal,
-        code,
-    )
+    };
+    finish(&order, run_id, phases, tally, opts, &journal, code)
+}
+
+/// What a run found, gathered while it went.
+struct Tally {
+    out: BTreeMap<String, HostOutcome>,
+    counts: Counts,
+    stopped: Option<String>,
+    nothing_changed: bool,
+    notes: Vec<String>,
 }
 
 struct Gate {
@@ -339,19 +341,22 @@ fn check_marker(j: &mut Journal, h: &Host, f: &HostFacts) -> Option<String> {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; the pieces of a finished run")]
 fn finish(
+    order: &[String],
     run: String,
     phases: &[&dyn Phase],
-    out: BTreeMap<String, HostOutcome>,
-    counts: Counts,
-    stopped: Option<String>,
-    nothing_changed: bool,
-    mut notes: Vec<String>,
+    t: Tally,
     opts: &Options,
     journal: &Mutex<Journal>,
     exit_code: u8,
 ) -> Outcome {
+    let Tally {
+        out,
+        counts,
+        stopped,
+        nothing_changed,
+        mut notes,
+    } = t;
     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
     j.finished = counts.failed == 0 && stopped.is_none();
     if let Err(e) = journal::save(&opts.journal_path, &j) {
@@ -360,7 +365,12 @@ fn finish(
     Outcome {
         run,
         phases: phases.iter().map(|p| p.name()).collect(),
-        hosts: out.into_values().collect(),
+        hosts: {
+            // Inventory order, not name order (lab-10 after lab-9).
+            let mut hosts: Vec<HostOutcome> = out.into_values().collect();
+            hosts.sort_by_key(|h| order.iter().position(|n| *n == h.host));
+            hosts
+        },
         counts,
         stopped,
         nothing_changed,

@@ -45,6 +45,11 @@ async fn bars(rx: &mut UnboundedReceiver<Event>) {
                 let _ = multi.println(format!("==> {title}"));
             }
             Event::HostStart { host, what } => {
+                // apply sends one start per step: the host keeps its one bar.
+                if let Some(bar) = bars.get(&host) {
+                    bar.set_message(what);
+                    continue;
+                }
                 let bar = multi.add(
                     ProgressBar::new_spinner()
                         .with_style(style.clone())

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use groundup::engine::{self, Journal, Outcome};
 use groundup::exec::{ExecError, Output, Payload, Request, Transport};
+use groundup::facts::HostFacts;
 use groundup::inventory::{Host, Inventory};
-use groundup::plan::{phases, Context};
+use groundup::plan::{phases, Context, HostSteps, Phase, PlanError, Step};
 use groundup::report::Reporter;
 
 use crate::common::{fixture, n_hosts};
@@ -21,6 +22,8 @@ struct Fake {
     fail: BTreeMap<String, String>,
     markers: Mutex<BTreeMap<String, String>>,
     ran: Mutex<Vec<(String, String)>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Fake {
@@ -30,6 +33,8 @@ impl Fake {
             fail: fail.iter().map(|(h, s)| (h.to_string(), s.to_string())).collect(),
             markers: Mutex::new(BTreeMap::new()),
             ran: Mutex::new(Vec::new()),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         }
     }
     fn ran_on(&self, host: &str) -> Vec<String> {
@@ -92,6 +97,11 @@ impl Transport for Fake {
             return ok(String::new());
         }
         self.ran.lock().unwrap().push((name.clone(), req.what.clone()));
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
         if self.fail.get(&name).is_some_and(|f| req.what.contains(f.as_str())) {
             return Ok(Output {
                 status: Some(100),
@@ -272,4 +282,60 @@ async fn a_failed_preflight_changes_nothing_anywhere() {
         t.ran.lock().unwrap()
     );
     assert!(host(&o, "h-0").failed.as_ref().unwrap().error.contains("CentOS"));
+}
+
+/// A phase of two steps per host, serial or not: what control-plane joins (issue 5) will use.
+struct Probe(bool);
+
+impl Phase for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn serial(&self) -> bool {
+        self.0
+    }
+    fn plan(&self, _: &Context, _: &Host, _: &HostFacts) -> Result<HostSteps, PlanError> {
+        let mut hs = HostSteps::default();
+        hs.change(Step::script("one", "probe one", "true"));
+        hs.change(Step::script("two", "probe two", "true"));
+        Ok(hs)
+    }
+}
+
+#[tokio::test]
+async fn a_serial_phase_never_overlaps_hosts_and_a_parallel_one_does() {
+    let inv = n_hosts(5, |_| String::new());
+    let cx = Context::new(&inv).unwrap();
+    for serial in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Fake::new("debian-12-vm", &[]);
+        let probe = Probe(serial);
+        let opts = engine::Options {
+            parallel: 8,
+            journal_path: dir.path().join("j.json"),
+            resume: false,
+        };
+        let o = engine::apply(
+            &cx,
+            &[&probe],
+            &inv.hosts,
+            &t,
+            &opts,
+            fresh("20261123T000000Z-9"),
+            &Reporter::silent(),
+        )
+        .await;
+        assert_eq!((o.exit_code, o.counts.changed), (0, 10));
+        let max = t.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+        if serial {
+            assert_eq!(max, 1, "serial: one host at a time");
+            // Each host's two steps run back to back: the order is host by host.
+            let order: Vec<String> = t.ran.lock().unwrap().iter().map(|(h, _)| h.clone()).collect();
+            let mut dedup = order.clone();
+            dedup.dedup();
+            assert_eq!(dedup.len(), 5, "{order:?}");
+        } else {
+            assert!(max > 1, "parallel phases use the window (max {max})");
+        }
+    }
 }

@@ -3,154 +3,14 @@
 //! hint, and a host that dies mid-apply is finished by `--resume` without redoing its steps.
 //! Uses lab-4..9 only (reset to the base image first), so the read-only tests keep lab-1..3.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::common::{lab, root};
-
-fn groundup(log: &Path) -> Command {
-    let mut c = Command::cargo_bin("groundup").unwrap();
-    c.env("GROUNDUP_LOG_DIR", log)
-        .env("NO_COLOR", "1")
-        .env("GROUNDUP_SSH_PERSIST", "0");
-    c
-}
-
-/// Resets lab hosts to the base image (a fresh VM each time the test runs).
-fn reset(names: &[&str]) {
-    lab();
-    let st = Std::new(root().join("scripts/lab"))
-        .arg("reset")
-        .args(names)
-        .status()
-        .unwrap();
-    assert!(st.success(), "scripts/lab reset {names:?} failed");
-}
-
-/// An inventory over lab-N hosts (the first a control plane), in `dir`.
-fn inventory(dir: &Path, hosts: &[u32], extra: &str) -> PathBuf {
-    let lab = lab();
-    let s = &lab.hosts[0].ssh;
-    let mut t = format!(
-        "[cluster]\nname = \"apply-{}\"\nkubernetes_version = \"1.36.3\"\npod_subnet = \"10.244.0.0/16\"\n\
-         service_subnet = \"10.96.0.0/12\"\n\n[ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\n\
-         known_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n{extra}\n",
-        hosts[0],
-        s.identity_file.as_ref().unwrap().display(),
-        s.known_hosts.as_ref().unwrap().display()
-    );
-    for (k, i) in hosts.iter().enumerate() {
-        let roles = if k == 0 {
-            r#"["control-plane", "etcd"]"#
-        } else {
-            r#"["worker"]"#
-        };
-        t.push_str(&format!(
-            "\n[[hosts]]\nname = \"lab-{i}\"\naddress = \"127.0.77.{}\"\ninternal_address = \"10.77.0.{}\"\nroles = {roles}\n",
-            10 + i,
-            10 + i
-        ));
-    }
-    let p = dir.join("inventory.toml");
-    std::fs::write(&p, t).unwrap();
-    p
-}
-
-fn json(out: &[u8]) -> Value {
-    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
-}
-
-/// Runs `groundup <args> -i inv -o json`; returns (exit code, the final JSON object).
-fn run_json(dir: &Path, inv: &Path, args: &[&str]) -> (i32, Value) {
-    let mut c = groundup(dir);
-    c.args(args)
-        .arg("-i")
-        .arg(inv)
-        .args(["--progress", "none", "-o", "json"]);
-    if args[0] == "apply" {
-        c.arg("--state-dir").arg(dir.join("state"));
-    }
-    let out = c.output().unwrap();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        !out.stdout.is_empty(),
-        "groundup {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (code, json(&out.stdout))
-}
-
-/// Runs a script on one host through `groundup exec`; returns (status, stdout).
-fn sh(dir: &Path, inv: &Path, host: &str, script: &str) -> (i64, String) {
-    let out = groundup(dir)
-        .args(["exec", "--progress", "none", "-o", "json", "--on", host, "-i"])
-        .arg(inv)
-        .args(["--", "bash", "-c", script])
-        .output()
-        .unwrap();
-    let v = json(&out.stdout);
-    let o = &v[0]["output"];
-    (
-        o["status"].as_i64().unwrap_or(-1),
-        o["stdout"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-fn counts(v: &Value) -> (u64, u64, u64) {
-    (
-        v["changed"].as_u64().unwrap(),
-        v["unchanged"].as_u64().unwrap(),
-        v["failed"].as_u64().unwrap(),
-    )
-}
-
-/// Test stand-ins for the pkgs.k8s.io packages (the real ones cannot be fetched here): real .deb
-/// files built with dpkg-deb, with the real names and versions, kubelet with a systemd unit.
-fn stand_in_debs(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (p, v) in [
-        ("kubelet", "1.36.3-1.1"),
-        ("kubeadm", "1.36.3-1.1"),
-        ("kubectl", "1.36.3-1.1"),
-        ("cri-tools", "1.36.0-1.1"),
-    ] {
-        let tree = tempfile::tempdir().unwrap();
-        let t = tree.path();
-        std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
-        std::fs::create_dir_all(t.join("usr/bin")).unwrap();
-        std::fs::write(
-            t.join("DEBIAN/control"),
-            format!("Package: {p}\nVersion: {v}\nArchitecture: amd64\nMaintainer: groundup tests <t@groundup.invalid>\nDescription: test stand-in for {p}\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            t.join("usr/bin").join(p),
-            format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n"),
-        )
-        .unwrap();
-        if p == "kubelet" {
-            std::fs::create_dir_all(t.join("lib/systemd/system")).unwrap();
-            std::fs::write(
-                t.join("lib/systemd/system/kubelet.service"),
-                "[Unit]\nDescription=kubelet test stand-in\n[Service]\nExecStart=/usr/bin/kubelet\n[Install]\nWantedBy=multi-user.target\n",
-            )
-            .unwrap();
-        }
-        let deb = dir.join(format!("{p}_{v}_amd64.deb"));
-        let st = Std::new("dpkg-deb")
-            .args(["--root-owner-group", "-b"])
-            .arg(t)
-            .arg(&deb)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-}
+use crate::common::root;
+use crate::lab_support::{counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, walk};
 
 #[test]
 fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_artifacts() {
@@ -298,19 +158,6 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         }
     }
     assert!(files >= 6, "logs and the journal were checked ({files} files)");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn journal(state: &Path) -> Option<Value> {

@@ -186,6 +186,21 @@ fn exec_runs_on_all_or_selected_hosts() {
         String::from_utf8_lossy(&out.stdout),
         "lab-2 ! oops\nlab-2 : exit 3\nlab-3 ! oops\nlab-3 : exit 3\n"
     );
+
+    // Exit status 127 is a failed command, not a lost connection (the ssh crate reports it as
+    // an error of its own).
+    let out = groundup(logs.path())
+        .args(["exec", "--progress", "none", "--on", "lab-1", "-i"])
+        .arg(&inv)
+        .args(["--", "no-such-command-here"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("lab-1 : exit 127") && !text.contains("lost the connection"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -4,17 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
-use assert_cmd::Command;
-
 use crate::common::root;
+use crate::lab_support::groundup;
 
 const INVENTORY: &str = "/var/tmp/groundup-lab/vm/inventory.toml";
-
-fn groundup(log: &Path) -> Command {
-    let mut c = Command::cargo_bin("groundup").unwrap();
-    c.env("GROUNDUP_LOG_DIR", log).env("GROUNDUP_SSH_PERSIST", "0");
-    c
-}
 
 fn sh(log: &Path, script: &str) -> (i32, String) {
     let out = groundup(log)

@@ -8,6 +8,7 @@ mod inventory;
 mod lab_apply;
 mod lab_cli;
 mod lab_fanout;
+mod lab_support;
 mod lab_transport;
 mod lab_vm;
 mod pki;

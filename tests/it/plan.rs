@@ -89,6 +89,7 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
     let mut seen = std::collections::BTreeSet::new();
     for (inv, os) in [
         (&air, "rocky-9"),
+        (&air, "almalinux-9"),
         (&air, "ubuntu-22.04"),
         (&lab, "debian-12"),
         (&air, "debian-12"),
@@ -181,9 +182,19 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
     }
     for want in [
         "etc_containerd_config.toml-rocky-9",
+        "etc_containerd_config.toml-almalinux-9",
         "etc_containerd_config.toml-debian-12",
         "etc_groundup_proxy.env",
         "etc_crictl.yaml",
+        "etc_yum.repos.d_docker-ce.repo",
+        "etc_yum.repos.d_kubernetes.repo",
+        "etc_apt_sources.list.d_docker.list",
+        "etc_apt_sources.list.d_kubernetes.list",
+        "etc_apt_apt.conf.d_95groundup-proxy",
+        "etc_modules-load.d_kubernetes.conf",
+        "etc_sysctl.d_99-kubernetes.conf",
+        "etc_containerd_certs.d_docker.io_hosts.toml",
+        "etc_systemd_system_containerd.service.d_http-proxy.conf",
     ] {
         assert!(seen.contains(want), "{want} not rendered: {seen:?}");
     }
@@ -319,4 +330,20 @@ fn an_installed_kubernetes_of_another_version_is_refused_not_upgraded() {
         }
         other => panic!("expected a refusal: {other:?}"),
     }
+}
+
+#[test]
+fn an_unknown_phase_is_a_usage_error_that_lists_the_phases() {
+    let out = assert_cmd::Command::cargo_bin("groundup")
+        .unwrap()
+        .args(["apply", "--until", "kubeadm-init", "-i"])
+        .arg(root().join("inventory/single.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown phase `kubeadm-init`") && err.contains("preflight, proxy, prepare-os"),
+        "{err}"
+    );
 }
