@@ -157,8 +157,13 @@ pub async fn apply<T: Transport>(
         if phase.gate() {
             if let Some(gate) = gate(cx, *phase, &hosts, &gathered) {
                 for (host, failed) in gate.failures {
-                    if let Some(o) = out.get_mut(&host) {
-                        o.failed = Some(failed);
+                    match out.get_mut(&host) {
+                        Some(o) => o.failed = Some(failed),
+                        // A cluster-wide check (e.g. two hosts with one node IP) belongs to no host.
+                        None => notes.push(format!(
+                            "preflight, across the cluster: {}: {} (hint: {})",
+                            failed.step, failed.error, failed.hint
+                        )),
                     }
                     counts.failed += 1;
                 }

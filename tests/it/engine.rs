@@ -339,3 +339,48 @@ async fn a_serial_phase_never_overlaps_hosts_and_a_parallel_one_does() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_failed_cluster_check_is_reported_and_changes_nothing() {
+    // Every host reports the same address: the node IPs collide (the VirtualBox NAT trap).
+    struct Same(Fake);
+    impl Transport for Same {
+        async fn run(&self, host: &Host, req: &Request) -> Result<Output, ExecError> {
+            let mut out = self.0.run(host, req).await?;
+            out.stdout = out
+                .stdout
+                .replace("10.77.0.102", "10.77.0.101")
+                .replace("10.77.0.103", "10.77.0.101");
+            Ok(out)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Same(Fake::new("debian-12-vm", &[]));
+    let inv = cluster();
+    let cx = Context::new(&inv).unwrap();
+    let opts = engine::Options {
+        parallel: 8,
+        journal_path: dir.path().join("j.json"),
+        resume: false,
+    };
+    let all = phases::until(None).unwrap();
+    let o = engine::apply(
+        &cx,
+        &all,
+        &inv.hosts,
+        &t,
+        &opts,
+        fresh("20261123T000000Z-7"),
+        &Reporter::silent(),
+    )
+    .await;
+    assert_eq!(o.exit_code, groundup::exit::PREFLIGHT);
+    assert!(o.nothing_changed && t.0.ran.lock().unwrap().is_empty());
+    assert!(
+        o.notes
+            .iter()
+            .any(|n| n.contains("across the cluster") && n.contains("10.77.0.101")),
+        "{:?}",
+        o.notes
+    );
+}
