@@ -141,6 +141,9 @@ pub struct PlanArgs {
     /// Print the full content of every file a step writes (secrets stay hidden).
     #[arg(long)]
     pub show_files: bool,
+    /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +159,9 @@ pub struct ApplyArgs {
     /// Where the journal of each inventory lives (default: $XDG_STATE_HOME/groundup).
     #[arg(long, env = "GROUNDUP_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

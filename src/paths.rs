@@ -19,6 +19,12 @@ pub const PROXY_ENV: &str = "/etc/groundup/proxy.env";
 pub const CONTAINERD_PROXY: &str = "/etc/systemd/system/containerd.service.d/http-proxy.conf";
 /// Uploaded artifacts; each verified file gets a `<file>.sha256` beside it.
 pub const ARTIFACTS: &str = "/var/cache/groundup/artifacts";
+/// kubeadm's folder: kubeconfigs here, certificates and keys under `pki/`.
+pub const KUBERNETES: &str = "/etc/kubernetes";
+pub const KUBE_PKI: &str = "/etc/kubernetes/pki";
+/// The external etcd member's unit (overrides the distribution's `etcd.service`).
+pub const ETCD_UNIT: &str = "/etc/systemd/system/etcd.service";
+
 /// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
 pub const MARKER: &str = "/var/lib/groundup/marker";
 
@@ -37,6 +43,7 @@ pub const MANAGED_FILES: &[&str] = &[
     APT_PROXY,
     PROXY_ENV,
     CONTAINERD_PROXY,
+    ETCD_UNIT,
 ];
 
 /// The mirror configuration file of one registry.

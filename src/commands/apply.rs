@@ -14,7 +14,7 @@ use super::{Failure, Run};
 pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "apply")?;
-    let cx = Context::new(&run.inventory).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
     let state_dir = args.state_dir.clone().unwrap_or_else(journal::default_state_dir);
     let journal_path = journal::path_for(&state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
     let run_id = run_id();

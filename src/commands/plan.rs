@@ -37,7 +37,7 @@ pub fn select_phases(until: Option<&str>) -> Result<Vec<&'static dyn Phase>, Fai
 pub async fn run(args: PlanArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "plan")?;
-    let cx = Context::new(&run.inventory).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
     run.reporter.send(Event::Phase {
         title: "gather facts".into(),
         hosts: run.targets.len(),

@@ -17,8 +17,9 @@ pub const SYSCTLS: [&str; 3] = [
     "net.bridge.bridge-nf-call-ip6tables",
 ];
 /// Units whose state the plan needs.
-pub const SERVICES: [&str; 9] = [
+pub const SERVICES: [&str; 10] = [
     "containerd",
+    "etcd",
     "kubelet",
     "chronyd",
     "chrony",
@@ -69,9 +70,10 @@ pub fn sections() -> Vec<(&'static str, String)> {
         (
             "files",
             format!(
-                "sha256sum {} {}/*/hosts.toml",
+                "sha256sum {} {}/*/hosts.toml; find {} -maxdepth 3 -type f -exec sha256sum {{}} +",
                 paths::MANAGED_FILES.join(" "),
-                paths::CONTAINERD_CERTS_D
+                paths::CONTAINERD_CERTS_D,
+                paths::KUBERNETES
             ),
         ),
         ("artifacts", format!("cat {}/*.sha256", paths::ARTIFACTS)),

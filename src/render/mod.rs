@@ -41,6 +41,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "containerd-proxy.conf",
         include_str!("../../templates/containerd-proxy.conf"),
     ),
+    ("etcd.service", include_str!("../../templates/etcd.service")),
 ];
 
 fn env() -> Environment<'static> {

@@ -85,7 +85,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
 
     // No internet here: pkgs.k8s.io cannot be reached, and the error says what to do.
     let out = groundup(d)
-        .args(["apply", "--progress", "none", "-i"])
+        .args(["apply", "--until", "kube-packages", "--progress", "none", "-i"])
         .arg(&inv)
         .arg("--state-dir")
         .arg(d.join("state"))
@@ -110,7 +110,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         &[4, 5, 6],
         &format!("{proxy}\n[artifacts]\ndir = \"{}\"\n", art.display()),
     );
-    let (code, v) = run_json(d, &inv, &["apply"]);
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "kube-packages"]);
     assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
     let local = groundup::artifacts::Catalogue::load(Some(&art)).unwrap();
     for host in ["lab-4", "lab-6"] {
@@ -141,7 +141,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             assert!(out.contains(want), "{host}: `{want}` missing in {out}");
         }
     }
-    let (code, v) = run_json(d, &inv, &["apply"]);
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "kube-packages"]);
     assert_eq!(
         (code, counts(&v).0, counts(&v).2),
         (0, 0, 0),

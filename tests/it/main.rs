@@ -7,6 +7,7 @@ mod facts;
 mod inventory;
 mod lab_apply;
 mod lab_cli;
+mod lab_etcd;
 mod lab_fanout;
 mod lab_support;
 mod lab_transport;

@@ -27,9 +27,14 @@ fn load(name: &str) -> Inventory {
 
 /// Plans every phase for every host of `inv`, each host with the facts of `os`.
 fn plan_for(inv: &Inventory, os: &str) -> groundup::commands::plan::PlanReport {
+    plan_until(inv, os, None)
+}
+
+/// The same, up to a phase.
+fn plan_until(inv: &Inventory, os: &str, until: Option<&str>) -> groundup::commands::plan::PlanReport {
     let cx = Context::new(inv).unwrap();
     let gathered: Vec<_> = inv.hosts.iter().map(|_| Ok(host_facts(os, 0.1))).collect();
-    let all = phases::until(None).unwrap();
+    let all = phases::until(until).unwrap();
     build(&cx, &all, &inv.hosts, &gathered).0
 }
 
@@ -51,6 +56,8 @@ fn the_plan_of_every_example_inventory_on_every_os_matches_its_snapshot() {
                 groundup::plan::show::text(&report.phases, false),
                 report.counts
             );
+            // Paths in hints are the inventory's own, which differ per checkout.
+            let text = text.replace(&root().display().to_string(), "[repo]");
             insta::assert_snapshot!(format!("plan__{}__{os}", name.trim_end_matches(".toml")), text);
         }
     }
@@ -86,6 +93,7 @@ fn toml_at<'a>(v: &'a toml::Value, path: &[&str]) -> &'a toml::Value {
 fn every_rendered_file_matches_its_snapshot_and_parses_back() {
     let air = load("airgapped.toml");
     let lab = load("lab.toml");
+    let ext = load("external-etcd.toml");
     let mut seen = std::collections::BTreeSet::new();
     for (inv, os) in [
         (&air, "rocky-9"),
@@ -93,6 +101,7 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
         (&air, "ubuntu-22.04"),
         (&lab, "debian-12"),
         (&air, "debian-12"),
+        (&ext, "debian-12"),
     ] {
         for (path, text, secret) in writes(&plan_for(inv, os)) {
             let key = format!(
@@ -166,6 +175,24 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
                     Some("unix:///run/containerd/containerd.sock")
                 );
             }
+            if path.ends_with("etcd.service") {
+                let exec: String = text
+                    .lines()
+                    .skip_while(|l| !l.starts_with("ExecStart="))
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                assert!(
+                    exec.contains("--initial-cluster=etcd-1=https://192.168.20.31:2380,etcd-2=https://192.168.20.32:2380,etcd-3=https://192.168.20.33:2380"),
+                    "members from the whole inventory: {exec}"
+                );
+                for flag in [
+                    "--client-cert-auth",
+                    "--peer-client-cert-auth",
+                    "--cert-file=/etc/kubernetes/pki/etcd/server.crt",
+                ] {
+                    assert!(exec.contains(flag), "{flag}");
+                }
+            }
             if path.ends_with(".repo") {
                 assert!(
                     text.lines().any(|l| l.starts_with("gpgcheck=1"))
@@ -195,6 +222,7 @@ fn every_rendered_file_matches_its_snapshot_and_parses_back() {
         "etc_sysctl.d_99-kubernetes.conf",
         "etc_containerd_certs.d_docker.io_hosts.toml",
         "etc_systemd_system_containerd.service.d_http-proxy.conf",
+        "etc_systemd_system_etcd.service",
     ] {
         assert!(seen.contains(want), "{want} not rendered: {seen:?}");
     }
@@ -236,7 +264,7 @@ fn a_finished_host_plans_no_change_in_any_phase() {
          [container_runtime]\nsource = \"os\"\n\
          [[hosts]]\nname = \"lab-5\"\naddress = \"127.0.77.15\"\ninternal_address = \"10.77.0.15\"\nroles = [\"control-plane\", \"etcd\"]\n",
     );
-    let report = plan_for(&inv, "debian-12-prepared");
+    let report = plan_until(&inv, "debian-12-prepared", Some("kube-packages"));
     assert_eq!(
         (report.counts.changed, report.counts.failed),
         (0, 0),
@@ -346,4 +374,65 @@ fn an_unknown_phase_is_a_usage_error_that_lists_the_phases() {
         err.contains("unknown phase `kubeadm-init`") && err.contains("preflight, proxy, prepare-os"),
         "{err}"
     );
+}
+
+#[test]
+fn control_planes_get_the_ca_material_and_their_own_files_workers_get_nothing() {
+    let inv = load("ha.toml");
+    let certs = tempfile::tempdir().unwrap();
+    let store = groundup::pki::store::Store::new(certs.path());
+    groundup::pki::generate::generate(
+        &inv,
+        &store,
+        groundup::pki::generate::RENEW_BEFORE,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    assert!(cx.pki_pending.is_empty(), "{:?}", cx.pki_pending);
+    let cp = inv.hosts.iter().find(|h| h.name.as_str() == "cp-2").unwrap();
+    let files: Vec<(String, u32)> = phases::placements(&inv, cp)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.path, p.mode))
+        .collect();
+    for (path, mode) in [
+        ("/etc/kubernetes/pki/ca.key", 0o600),
+        ("/etc/kubernetes/pki/ca.crt", 0o644),
+        ("/etc/kubernetes/pki/sa.key", 0o600),
+        ("/etc/kubernetes/pki/etcd/ca.key", 0o600),
+        ("/etc/kubernetes/pki/apiserver.crt", 0o644),
+        ("/etc/kubernetes/pki/etcd/peer.key", 0o600),
+        ("/etc/kubernetes/admin.conf", 0o600),
+        ("/etc/kubernetes/scheduler.conf", 0o600),
+    ] {
+        assert!(
+            files.contains(&(path.to_string(), mode)),
+            "{path} {mode:o} missing: {files:?}"
+        );
+    }
+    let worker = inv
+        .hosts
+        .iter()
+        .find(|h| !h.is_node() || h.roles == [groundup::inventory::Role::Worker])
+        .unwrap();
+    assert!(
+        phases::placements(&inv, worker).unwrap().is_empty(),
+        "workers get nothing"
+    );
+
+    // Planned against a fresh host: every file is a step, no key is shown or serialized.
+    let gathered: Vec<_> = inv.hosts.iter().map(|_| Ok(host_facts("debian-12", 0.1))).collect();
+    let only: Vec<&dyn groundup::plan::Phase> = phases::until(Some("pki-files"))
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.name() == "pki-files")
+        .collect();
+    let (report, _) = build(&cx, &only, &inv.hosts, &gathered);
+    let text = groundup::plan::show::text(&report.phases, true);
+    let json = serde_json::to_string(&report).unwrap();
+    let key = std::fs::read_to_string(certs.path().join("ca.key")).unwrap();
+    let body = key.lines().nth(1).unwrap();
+    assert!(!text.contains(body) && !json.contains(body), "a key reached the plan");
+    assert!(text.contains("+ write /etc/kubernetes/pki/ca.key") && text.contains("secret: content not shown"));
 }

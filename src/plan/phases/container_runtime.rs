@@ -27,6 +27,10 @@ impl Phase for ContainerRuntime {
     fn name(&self) -> &'static str {
         "container-runtime"
     }
+    /// Nodes only: an external etcd member runs no containers.
+    fn applies(&self, host: &Host) -> bool {
+        host.is_node()
+    }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
         let f = &hf.facts;
         let rt = &cx.inv.node.runtime;

@@ -3,10 +3,13 @@
 //! so every phase decides "changed or not" the same way.
 
 mod container_runtime;
+mod etcd;
 mod kube_packages;
+mod pki_files;
 mod preflight;
 mod prepare_os;
 mod proxy;
+pub use pki_files::{placements, Placement};
 pub use proxy::no_proxy;
 mod runtime_packages;
 
@@ -25,6 +28,8 @@ pub const ALL: &[&dyn Phase] = &[
     &runtime_packages::RuntimePackages,
     &container_runtime::ContainerRuntime,
     &kube_packages::KubePackages,
+    &pki_files::PkiFiles,
+    &etcd::Etcd,
 ];
 
 pub fn names() -> Vec<&'static str> {

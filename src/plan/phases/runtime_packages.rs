@@ -26,6 +26,10 @@ impl Phase for RuntimePackages {
     fn name(&self) -> &'static str {
         "runtime-packages"
     }
+    /// Nodes only: an external etcd member runs no containers.
+    fn applies(&self, host: &Host) -> bool {
+        host.is_node()
+    }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
         let f = &hf.facts;
         let os = Os::of(f)?;
