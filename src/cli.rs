@@ -28,6 +28,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Bring the hosts to the inventory's state, phase by phase; a second apply changes nothing.
     Apply(ApplyArgs),
+    /// Write every file apply would place on each host under DIR/<host>/<path>, contacting no host.
+    Render(RenderArgs),
     /// The cluster PKI, made here before any host is touched.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -160,6 +162,21 @@ pub struct ApplyArgs {
     #[arg(long, env = "GROUNDUP_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
+    pub inventory: PathBuf,
+    /// The folder to write into (created; existing files are overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The distribution of the hosts (debian-12, ubuntu-24.04, ubuntu-22.04, rocky-9, almalinux-9, centos-stream-9).
+    #[arg(long, default_value = "debian-12")]
+    pub os: String,
+    /// Where the PKI lives (default: certs/<cluster>).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
 }

@@ -25,6 +25,10 @@ pub const KUBE_PKI: &str = "/etc/kubernetes/pki";
 /// The external etcd member's unit (overrides the distribution's `etcd.service`).
 pub const ETCD_UNIT: &str = "/etc/systemd/system/etcd.service";
 
+/// kubeadm's configuration for this node, written by groundup (secret: it holds the token).
+pub const KUBEADM_INIT: &str = "/etc/kubernetes/groundup/init.yaml";
+pub const KUBEADM_JOIN: &str = "/etc/kubernetes/groundup/join.yaml";
+
 /// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
 pub const MARKER: &str = "/var/lib/groundup/marker";
 

@@ -6,6 +6,7 @@ pub mod check;
 pub mod exec;
 pub mod pki;
 pub mod plan;
+pub mod render;
 
 use std::path::PathBuf;
 

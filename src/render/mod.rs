@@ -42,6 +42,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/containerd-proxy.conf"),
     ),
     ("etcd.service", include_str!("../../templates/etcd.service")),
+    ("kubeadm-init.yaml", include_str!("../../templates/kubeadm-init.yaml")),
+    ("kubeadm-join.yaml", include_str!("../../templates/kubeadm-join.yaml")),
 ];
 
 fn env() -> Environment<'static> {

@@ -436,3 +436,219 @@ fn control_planes_get_the_ca_material_and_their_own_files_workers_get_nothing() 
     assert!(!text.contains(body) && !json.contains(body), "a key reached the plan");
     assert!(text.contains("+ write /etc/kubernetes/pki/ca.key") && text.contains("secret: content not shown"));
 }
+
+#[test]
+fn render_writes_every_file_per_host_without_keys_and_contacts_no_host() {
+    let inv = load("ha.toml");
+    let certs = tempfile::tempdir().unwrap();
+    let store = groundup::pki::store::Store::new(certs.path());
+    groundup::pki::generate::generate(
+        &inv,
+        &store,
+        groundup::pki::generate::RENEW_BEFORE,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // No transport exists in this call: render plans against blank hosts of the chosen OS.
+    let summary = groundup::commands::render::render(&cx, "rocky-9", out.path()).unwrap();
+    assert!(!summary.contains("not rendered"), "{summary}");
+    let o = out.path();
+    for f in [
+        "cp-1/etc/containerd/config.toml",
+        "cp-1/etc/kubernetes/pki/apiserver.crt",
+        "cp-2/etc/kubernetes/admin.conf.not-here",
+        "worker-1/etc/yum.repos.d/kubernetes.repo",
+    ] {
+        let expect = !f.ends_with(".not-here");
+        let p = o.join(f.trim_end_matches(".not-here"));
+        assert_eq!(p.exists(), expect, "{f}");
+    }
+    assert!(!o.join("worker-1/etc/kubernetes").exists(), "workers get no PKI");
+    let mut files = 0;
+    let mut stack = vec![o.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files += 1;
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                assert!(!text.contains("PRIVATE KEY"), "{} holds a key", e.path().display());
+            }
+        }
+    }
+    assert!(files > 50, "{files}");
+    let secrets = std::fs::read_to_string(o.join("SECRETS.txt")).unwrap();
+    assert!(
+        secrets.contains("cp-1/etc/kubernetes/pki/ca.key (mode 0600")
+            && secrets.contains("cp-3/etc/kubernetes/admin.conf"),
+        "{secrets}"
+    );
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(o.join("cp-1/etc/containerd/config.toml")).unwrap()).unwrap();
+    assert_eq!(
+        cfg["version"].as_integer(),
+        Some(3),
+        "containerd.io 2.x on a blank host"
+    );
+
+    let bad = assert_cmd::Command::cargo_bin("groundup")
+        .unwrap()
+        .args(["render", "--os", "slackware", "--out"])
+        .arg(o)
+        .arg("-i")
+        .arg(root().join("inventory/ha.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("debian-12, ubuntu-24.04"));
+}
+
+fn yaml_docs(text: &str) -> Vec<serde_norway::Value> {
+    use serde::Deserialize;
+    serde_norway::Deserializer::from_str(text)
+        .map(|d| serde_norway::Value::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn kubeadm_configs_are_v1beta4_and_carry_the_inventory_field_by_field() {
+    use groundup::plan::phases::kubeadm_config::config;
+    for (name, os) in [
+        ("single.toml", "ubuntu-22.04"),
+        ("ha.toml", "debian-12"),
+        ("external-etcd.toml", "rocky-9"),
+    ] {
+        let inv = load(name);
+        let certs = tempfile::tempdir().unwrap();
+        let store = groundup::pki::store::Store::new(certs.path());
+        groundup::pki::generate::generate(
+            &inv,
+            &store,
+            groundup::pki::generate::RENEW_BEFORE,
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+        let token = std::fs::read_to_string(certs.path().join("bootstrap-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let hash = groundup::pki::inspect::ca_cert_hash(&std::fs::read_to_string(certs.path().join("ca.crt")).unwrap())
+            .unwrap();
+        let facts = host_facts(os, 0.1);
+        let c = &inv.cluster;
+        let endpoint = groundup::plan::phases::kubeadm_config::api_endpoint(&inv).unwrap();
+        for (i, h) in inv.hosts.iter().filter(|h| h.is_node()).enumerate() {
+            let (path, text) = config(&cx, h, Some(&facts)).unwrap();
+            let docs = yaml_docs(&text);
+            let node_ip = h
+                .pinned_ip()
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| groundup::preflight::node_ip(h, &facts.facts).unwrap().ip.to_string());
+            let reg = &docs[0]["nodeRegistration"];
+            assert_eq!(reg["name"].as_str(), Some(h.name.as_str()));
+            assert_eq!(
+                reg["criSocket"].as_str(),
+                Some("unix:///run/containerd/containerd.sock")
+            );
+            // v1beta4: kubeletExtraArgs is a list of name/value pairs (v1beta3 had a map).
+            assert_eq!(reg["kubeletExtraArgs"][0]["name"].as_str(), Some("node-ip"));
+            assert_eq!(
+                reg["kubeletExtraArgs"][0]["value"].as_str(),
+                Some(node_ip.as_str()),
+                "{name} {}",
+                h.name
+            );
+            for d in &docs {
+                let v = d["apiVersion"].as_str().unwrap();
+                assert!(
+                    v == "kubeadm.k8s.io/v1beta4" || v == "kubelet.config.k8s.io/v1beta1",
+                    "{v}"
+                );
+            }
+            if i == 0 {
+                assert_eq!(path, "/etc/kubernetes/groundup/init.yaml");
+                let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+                assert_eq!(
+                    kinds,
+                    ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+                );
+                assert_eq!(docs[0]["bootstrapTokens"][0]["token"].as_str(), Some(token.as_str()));
+                assert_eq!(
+                    docs[0]["localAPIEndpoint"]["advertiseAddress"].as_str(),
+                    Some(node_ip.as_str())
+                );
+                let cc = &docs[1];
+                assert_eq!(
+                    cc["kubernetesVersion"].as_str(),
+                    Some(format!("v{}", c.kubernetes_version).as_str())
+                );
+                assert_eq!(cc["controlPlaneEndpoint"].as_str(), Some(endpoint.as_str()));
+                assert_eq!(
+                    cc["networking"]["podSubnet"].as_str(),
+                    Some(c.pod_subnet.to_string().as_str())
+                );
+                assert_eq!(
+                    cc["networking"]["serviceSubnet"].as_str(),
+                    Some(c.service_subnet.to_string().as_str())
+                );
+                assert_eq!(cc["networking"]["dnsDomain"].as_str(), Some(c.dns_domain.as_str()));
+                assert_eq!(cc["certificatesDir"].as_str(), Some("/etc/kubernetes/pki"));
+                assert_eq!(cc["encryptionAlgorithm"].as_str(), Some("ECDSA-P256"));
+                match c.etcd {
+                    groundup::inventory::EtcdTopology::Stacked => {
+                        assert_eq!(cc["etcd"]["local"]["dataDir"].as_str(), Some("/var/lib/etcd"))
+                    }
+                    groundup::inventory::EtcdTopology::External => {
+                        let eps: Vec<&str> = cc["etcd"]["external"]["endpoints"]
+                            .as_sequence()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e.as_str().unwrap())
+                            .collect();
+                        assert_eq!(
+                            eps,
+                            [
+                                "https://192.168.20.31:2379",
+                                "https://192.168.20.32:2379",
+                                "https://192.168.20.33:2379"
+                            ]
+                        );
+                        assert_eq!(
+                            cc["etcd"]["external"]["certFile"].as_str(),
+                            Some("/etc/kubernetes/pki/apiserver-etcd-client.crt")
+                        );
+                    }
+                }
+                assert_eq!(docs[2]["cgroupDriver"].as_str(), Some("systemd"));
+                let snap = text.replace(&token, "<token>").replace(&token[..6], "<id>");
+                insta::assert_snapshot!(format!("kubeadm_init__{}", name.trim_end_matches(".toml")), snap);
+            } else {
+                assert_eq!(path, "/etc/kubernetes/groundup/join.yaml");
+                assert_eq!(docs.len(), 1);
+                let d = &docs[0];
+                assert_eq!(d["kind"].as_str(), Some("JoinConfiguration"));
+                let bt = &d["discovery"]["bootstrapToken"];
+                assert_eq!(bt["apiServerEndpoint"].as_str(), Some(endpoint.as_str()));
+                assert_eq!(bt["token"].as_str(), Some(token.as_str()));
+                assert_eq!(bt["caCertHashes"][0].as_str(), Some(hash.as_str()));
+                let cp = h.has(groundup::inventory::Role::ControlPlane);
+                assert_eq!(
+                    d.get("controlPlane").is_some(),
+                    cp,
+                    "{}: a control-plane join has controlPlane",
+                    h.name
+                );
+                if cp {
+                    assert_eq!(
+                        d["controlPlane"]["localAPIEndpoint"]["advertiseAddress"].as_str(),
+                        Some(node_ip.as_str())
+                    );
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 mod container_runtime;
 mod etcd;
 mod kube_packages;
+pub mod kubeadm_config;
 mod pki_files;
 mod preflight;
 mod prepare_os;
@@ -30,6 +31,7 @@ pub const ALL: &[&dyn Phase] = &[
     &kube_packages::KubePackages,
     &pki_files::PkiFiles,
     &etcd::Etcd,
+    &kubeadm_config::KubeadmConfig,
 ];
 
 pub fn names() -> Vec<&'static str> {

@@ -1,0 +1,155 @@
+//! Phase `kubeadm-config`: each node's kubeadm configuration in `kubeadm.k8s.io/v1beta4`, from
+//! the whole inventory and the local PKI — InitConfiguration + ClusterConfiguration +
+//! KubeletConfiguration for the first control plane, JoinConfiguration (complete: endpoint,
+//! pre-made token, CA hash) for the others. Written 0600 (it holds the token); `kubeadm init` /
+//! `join` (next phases) read them.
+
+use crate::facts::HostFacts;
+use crate::inventory::{EtcdTopology, Host, Inventory, KeyAlgorithm, Role};
+use crate::paths;
+use crate::pki::spec::cert_ip;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError};
+use crate::render::render;
+use crate::secret::BootstrapToken;
+
+use super::container_runtime::SOCKET;
+use super::file;
+
+pub struct KubeadmConfig;
+
+/// `host:port` of the API: the inventory's endpoint, or the first control plane's IP on 6443.
+pub fn api_endpoint(inv: &Inventory) -> Result<String, PlanError> {
+    if let Some(ep) = &inv.cluster.control_plane_endpoint {
+        return Ok(ep.to_string());
+    }
+    let first = first_control_plane(inv).ok_or_else(|| {
+        PlanError::new(
+            "the inventory has no control plane",
+            "give one host the `control-plane` role",
+        )
+    })?;
+    let ip = cert_ip(first).map_err(|e| PlanError::new(e.to_string(), e.hint()))?;
+    Ok(crate::inventory::Endpoint {
+        host: ip.to_string(),
+        port: 6443,
+    }
+    .to_string())
+}
+
+/// The control plane that runs `kubeadm init`: the first in the inventory.
+pub fn first_control_plane(inv: &Inventory) -> Option<&Host> {
+    inv.with_role(Role::ControlPlane).next()
+}
+
+fn algorithm(a: KeyAlgorithm) -> &'static str {
+    match a {
+        KeyAlgorithm::EcdsaP256 => "ECDSA-P256",
+        KeyAlgorithm::EcdsaP384 => "ECDSA-P384",
+        KeyAlgorithm::Rsa2048 => "RSA-2048",
+        KeyAlgorithm::Rsa3072 => "RSA-3072",
+        KeyAlgorithm::Rsa4096 => "RSA-4096",
+    }
+}
+
+/// The rendered configuration of one node: its path and text (which holds the token).
+pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'static str, String), PlanError> {
+    let inv = cx.inv;
+    let missing = |f: &str| {
+        PlanError::new(
+            format!("`{}/{f}` is missing", cx.certs_dir.display()),
+            "run `groundup pki generate` for this inventory",
+        )
+    };
+    let token = cx
+        .pki
+        .get("bootstrap-token")
+        .ok_or_else(|| missing("bootstrap-token"))?;
+    let token = BootstrapToken::parse(token.trim()).ok_or_else(|| {
+        PlanError::new(
+            "the bootstrap-token file is damaged",
+            "remove it and run `groundup pki generate` (a new token is made)",
+        )
+    })?;
+    let ca = cx.pki.get("ca.crt").ok_or_else(|| missing("ca.crt"))?;
+    let ca_hash = crate::pki::inspect::ca_cert_hash(ca)
+        .map_err(|e| PlanError::new(format!("ca.crt: {e}"), "run `groundup pki verify`"))?;
+    // The node IP: pinned in the inventory, else what the host's facts say (as preflight does).
+    let node_ip = host
+        .pinned_ip()
+        .or_else(|| {
+            hf.and_then(|f| crate::preflight::node_ip(host, &f.facts).ok())
+                .map(|n| n.ip)
+        })
+        .map(|ip| ip.to_string());
+    let endpoint = api_endpoint(inv)?;
+    let first = first_control_plane(inv).is_some_and(|f| f.name == host.name);
+    let bug = |t: &str, e: minijinja::Error| {
+        PlanError::new(format!("template {t}: {e}"), "this is a groundup bug; please report it")
+    };
+    if first {
+        let etcd_endpoints: Vec<String> = match inv.cluster.etcd {
+            EtcdTopology::Stacked => vec![],
+            EtcdTopology::External => inv
+                .etcd_members()
+                .map(|m| {
+                    cert_ip(m).map(|ip| {
+                        format!(
+                            "https://{}",
+                            crate::inventory::Endpoint {
+                                host: ip.to_string(),
+                                port: 2379
+                            }
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| PlanError::new(e.to_string(), e.hint()))?,
+        };
+        let mut cert_sans: Vec<String> = inv
+            .cluster
+            .control_plane_endpoint
+            .iter()
+            .map(|e| e.host.clone())
+            .collect();
+        cert_sans.extend(inv.pki.extra_sans.iter().cloned());
+        let c = &inv.cluster;
+        let text = render(
+            "kubeadm-init.yaml",
+            minijinja::context! {
+                name => host.name.as_str(), token => token.expose(), cri_socket => SOCKET, node_ip,
+                cluster => c.name.as_str(), version => c.kubernetes_version.to_string(), endpoint,
+                pki => paths::KUBE_PKI, algorithm => algorithm(inv.pki.algorithm),
+                validity_hours => inv.pki.validity_days * 24, ca_validity_hours => inv.pki.ca_validity_days * 24,
+                pod_subnet => c.pod_subnet.to_string(), service_subnet => c.service_subnet.to_string(),
+                dns_domain => c.dns_domain.as_str(), etcd_endpoints, cert_sans,
+            },
+        )
+        .map_err(|e| bug("kubeadm-init.yaml", e))?;
+        Ok((paths::KUBEADM_INIT, text))
+    } else {
+        let text = render(
+            "kubeadm-join.yaml",
+            minijinja::context! {
+                name => host.name.as_str(), token => token.expose(), cri_socket => SOCKET, node_ip, endpoint,
+                ca_hash, pki => paths::KUBE_PKI, control_plane => host.has(Role::ControlPlane),
+            },
+        )
+        .map_err(|e| bug("kubeadm-join.yaml", e))?;
+        Ok((paths::KUBEADM_JOIN, text))
+    }
+}
+
+impl Phase for KubeadmConfig {
+    fn name(&self) -> &'static str {
+        "kubeadm-config"
+    }
+    fn applies(&self, host: &Host) -> bool {
+        host.is_node()
+    }
+    fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let mut hs = HostSteps::default();
+        let (path, text) = config(cx, host, Some(hf))?;
+        file(&mut hs, &hf.facts, "kubeadm-config", path, 0o600, Content::secret(text));
+        Ok(hs)
+    }
+}
