@@ -652,3 +652,23 @@ fn kubeadm_configs_are_v1beta4_and_carry_the_inventory_field_by_field() {
         }
     }
 }
+
+#[test]
+fn apply_never_swaps_the_container_runtime_of_a_host() {
+    // The lab fixture has Debian's containerd; the default source asks for Docker's containerd.io.
+    let inv = inventory(
+        "[cluster]\nname = \"a\"\nkubernetes_version = \"1.36.3\"\n\
+         [[hosts]]\nname = \"cp\"\naddress = \"10.1.0.1\"\nroles = [\"control-plane\", \"etcd\"]\n",
+    );
+    let report = plan_until(&inv, "debian-12-containerd", Some("runtime-packages"));
+    let rt = report.phases.iter().find(|p| p.phase == "runtime-packages").unwrap();
+    match &rt.hosts[0].result {
+        HostResult::Error { error } => {
+            assert!(
+                error.message.contains("`containerd` 1.6") && error.hint.contains("source = \"os\""),
+                "{error:?}"
+            )
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+}

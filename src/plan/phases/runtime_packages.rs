@@ -38,6 +38,24 @@ impl Phase for RuntimePackages {
         let mut hs = HostSteps::default();
         let from_artifacts = cx.artifacts.package(os.package_kind(), pkg, None, &f.arch).is_some();
         let installed = f.packages.contains_key(pkg);
+        let other = if pkg == "containerd.io" {
+            "containerd"
+        } else {
+            "containerd.io"
+        };
+        if !installed {
+            if let Some(v) = f.packages.get(other) {
+                // Installing one would remove the other: never swap the runtime under a node.
+                return Err(PlanError::new(
+                    format!("`{other}` {v} is installed, but the inventory asks for `{pkg}` (source = \"{}\")", if pkg == "containerd.io" { "docker" } else { "os" }),
+                    format!(
+                        "apply does not swap the container runtime of a host: set `[container_runtime] source = \"{}\"` to keep it, \
+                         or remove `{other}` yourself first",
+                        if other == "containerd.io" { "docker" } else { "os" }
+                    ),
+                ));
+            }
+        }
         if !installed && !from_artifacts && source == RuntimeSource::Docker {
             let repo = os.docker_repo(&f.arch);
             if let Some((key, url)) = &repo.key {
