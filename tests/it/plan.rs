@@ -672,3 +672,66 @@ fn apply_never_swaps_the_container_runtime_of_a_host() {
         other => panic!("expected a refusal: {other:?}"),
     }
 }
+
+#[test]
+fn the_join_plan_shows_complete_kubeadm_join_commands_with_the_token_masked() {
+    let inv = load("ha.toml");
+    let certs = tempfile::tempdir().unwrap();
+    let store = groundup::pki::store::Store::new(certs.path());
+    groundup::pki::generate::generate(
+        &inv,
+        &store,
+        groundup::pki::generate::RENEW_BEFORE,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let token = std::fs::read_to_string(certs.path().join("bootstrap-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (id, secret) = token.split_once('.').unwrap();
+    let hash =
+        groundup::pki::inspect::ca_cert_hash(&std::fs::read_to_string(certs.path().join("ca.crt")).unwrap()).unwrap();
+    let gathered: Vec<_> = inv
+        .hosts
+        .iter()
+        .map(|h| Ok(groundup::commands::render::blank_host("debian-12", h.name.as_str()).unwrap()))
+        .collect();
+    let all = phases::until(None).unwrap();
+    let (report, _) = build(&cx, &all, &inv.hosts, &gathered);
+    let text = groundup::plan::show::text(&report.phases, true);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(
+        !text.contains(secret) && !json.contains(secret),
+        "the token's secret half leaked"
+    );
+    let masked = groundup::secret::BootstrapToken::parse(&token).unwrap().to_string();
+    assert!(masked.starts_with(&format!("{id}.*")) && !masked.contains(secret));
+    let want =
+        format!("kubeadm join k8s-api.example.internal:6443 --token {masked} --discovery-token-ca-cert-hash {hash}");
+    // Hosts with the same plan are shown together: one block for the workers, one for cp-2/cp-3.
+    assert!(
+        text.contains(&format!("  worker-1, worker-2, worker-3\n    + {want}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  cp-2, cp-3\n    + {want} --control-plane\n")),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("+ kubeadm init --config /etc/kubernetes/groundup/init.yaml")
+            .count(),
+        1
+    );
+    let cp_join = report.phases.iter().find(|p| p.phase == "control-plane-join").unwrap();
+    assert!(
+        phases::until(Some("control-plane-join"))
+            .unwrap()
+            .last()
+            .unwrap()
+            .serial(),
+        "control planes join one at a time"
+    );
+    assert_eq!(cp_join.hosts.len(), 3);
+}

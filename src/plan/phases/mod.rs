@@ -6,6 +6,7 @@ mod container_runtime;
 mod etcd;
 mod kube_packages;
 pub mod kubeadm_config;
+mod kubeadm_run;
 mod pki_files;
 mod preflight;
 mod prepare_os;
@@ -32,6 +33,9 @@ pub const ALL: &[&dyn Phase] = &[
     &pki_files::PkiFiles,
     &etcd::Etcd,
     &kubeadm_config::KubeadmConfig,
+    &kubeadm_run::ControlPlaneInit,
+    &kubeadm_run::ControlPlaneJoin,
+    &kubeadm_run::WorkersJoin,
 ];
 
 pub fn names() -> Vec<&'static str> {
