@@ -44,6 +44,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("etcd.service", include_str!("../../templates/etcd.service")),
     ("kubeadm-init.yaml", include_str!("../../templates/kubeadm-init.yaml")),
     ("kubeadm-join.yaml", include_str!("../../templates/kubeadm-join.yaml")),
+    ("kube-flannel.yml", include_str!("../../templates/kube-flannel.yml")),
 ];
 
 fn env() -> Environment<'static> {

@@ -735,3 +735,69 @@ fn the_join_plan_shows_complete_kubeadm_join_commands_with_the_token_masked() {
     );
     assert_eq!(cp_join.hosts.len(), 3);
 }
+
+#[test]
+fn the_flannel_manifest_matches_the_pod_subnet_and_picks_each_nodes_own_nic() {
+    use groundup::plan::phases::pod_network::{manifest, FLANNEL_IMAGE};
+    for name in ["single.toml", "ha.toml", "external-etcd.toml"] {
+        let inv = load(name);
+        let text = manifest(&inv).unwrap();
+        insta::assert_snapshot!(format!("flannel__{}", name.trim_end_matches(".toml")), text);
+        let docs = yaml_docs(&text);
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "ServiceAccount",
+                "ConfigMap",
+                "DaemonSet"
+            ]
+        );
+        assert_eq!(
+            docs[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+            Some("privileged")
+        );
+        let net: serde_json::Value = serde_json::from_str(docs[4]["data"]["net-conf.json"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            net["Network"].as_str(),
+            Some(inv.cluster.pod_subnet.to_string().as_str()),
+            "Network == podSubnet"
+        );
+        assert_eq!(net["Backend"]["Type"].as_str(), Some("vxlan"));
+        let cni: serde_json::Value = serde_json::from_str(docs[4]["data"]["cni-conf.json"].as_str().unwrap()).unwrap();
+        assert_eq!(cni["plugins"][0]["type"].as_str(), Some("flannel"));
+        let pod = &docs[5]["spec"]["template"]["spec"];
+        assert_eq!(pod["hostNetwork"].as_bool(), Some(true));
+        let c = &pod["containers"][0];
+        assert_eq!(c["image"].as_str(), Some(FLANNEL_IMAGE));
+        let args: Vec<&str> = c["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--kube-subnet-mgr") && args.contains(&"--ip-masq"));
+        let want: Vec<String> = match name {
+            // VirtualBox classroom: `iface` names the host-only NIC.
+            "single.toml" => vec!["--iface=enp0s8".into()],
+            // Internal addresses pinned (SSH goes to floating IPs, which are on no interface).
+            "external-etcd.toml" => inv
+                .hosts
+                .iter()
+                .filter(|h| h.is_node())
+                .map(|h| format!("--iface={}", h.pinned_ip().unwrap()))
+                .collect(),
+            // Nothing pinned: flannel's default route.
+            _ => vec![],
+        };
+        let got: Vec<String> = args
+            .iter()
+            .filter(|a| a.starts_with("--iface="))
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -8,6 +8,7 @@ mod kube_packages;
 pub mod kubeadm_config;
 mod kubeadm_run;
 mod pki_files;
+pub mod pod_network;
 mod preflight;
 mod prepare_os;
 mod proxy;
@@ -34,6 +35,7 @@ pub const ALL: &[&dyn Phase] = &[
     &etcd::Etcd,
     &kubeadm_config::KubeadmConfig,
     &kubeadm_run::ControlPlaneInit,
+    &pod_network::PodNetwork,
     &kubeadm_run::ControlPlaneJoin,
     &kubeadm_run::WorkersJoin,
 ];
