@@ -63,6 +63,15 @@ fn the_plan_of_every_example_inventory_on_every_os_matches_its_snapshot() {
     }
 }
 
+/// A PKI for `inv`, made by the real generator in a temporary folder.
+fn generated_pki(inv: &Inventory) -> tempfile::TempDir {
+    let certs = tempfile::tempdir().unwrap();
+    let store = groundup::pki::store::Store::new(certs.path());
+    let now = time::OffsetDateTime::now_utc();
+    groundup::pki::generate::generate(inv, &store, groundup::pki::generate::RENEW_BEFORE, now).unwrap();
+    certs
+}
+
 /// Every file a plan writes, by path.
 fn writes(report: &groundup::commands::plan::PlanReport) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
@@ -379,15 +388,7 @@ fn an_unknown_phase_is_a_usage_error_that_lists_the_phases() {
 #[test]
 fn control_planes_get_the_ca_material_and_their_own_files_workers_get_nothing() {
     let inv = load("ha.toml");
-    let certs = tempfile::tempdir().unwrap();
-    let store = groundup::pki::store::Store::new(certs.path());
-    groundup::pki::generate::generate(
-        &inv,
-        &store,
-        groundup::pki::generate::RENEW_BEFORE,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let certs = generated_pki(&inv);
     let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
     assert!(cx.pki_pending.is_empty(), "{:?}", cx.pki_pending);
     let cp = inv.hosts.iter().find(|h| h.name.as_str() == "cp-2").unwrap();
@@ -440,15 +441,7 @@ fn control_planes_get_the_ca_material_and_their_own_files_workers_get_nothing() 
 #[test]
 fn render_writes_every_file_per_host_without_keys_and_contacts_no_host() {
     let inv = load("ha.toml");
-    let certs = tempfile::tempdir().unwrap();
-    let store = groundup::pki::store::Store::new(certs.path());
-    groundup::pki::generate::generate(
-        &inv,
-        &store,
-        groundup::pki::generate::RENEW_BEFORE,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let certs = generated_pki(&inv);
     let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
     let out = tempfile::tempdir().unwrap();
     // No transport exists in this call: render plans against blank hosts of the chosen OS.
@@ -522,15 +515,7 @@ fn kubeadm_configs_are_v1beta4_and_carry_the_inventory_field_by_field() {
         ("external-etcd.toml", "rocky-9"),
     ] {
         let inv = load(name);
-        let certs = tempfile::tempdir().unwrap();
-        let store = groundup::pki::store::Store::new(certs.path());
-        groundup::pki::generate::generate(
-            &inv,
-            &store,
-            groundup::pki::generate::RENEW_BEFORE,
-            time::OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let certs = generated_pki(&inv);
         let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
         let token = std::fs::read_to_string(certs.path().join("bootstrap-token"))
             .unwrap()
@@ -676,15 +661,7 @@ fn apply_never_swaps_the_container_runtime_of_a_host() {
 #[test]
 fn the_join_plan_shows_complete_kubeadm_join_commands_with_the_token_masked() {
     let inv = load("ha.toml");
-    let certs = tempfile::tempdir().unwrap();
-    let store = groundup::pki::store::Store::new(certs.path());
-    groundup::pki::generate::generate(
-        &inv,
-        &store,
-        groundup::pki::generate::RENEW_BEFORE,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let certs = generated_pki(&inv);
     let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
     let token = std::fs::read_to_string(certs.path().join("bootstrap-token"))
         .unwrap()

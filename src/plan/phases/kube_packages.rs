@@ -6,10 +6,9 @@
 use crate::facts::HostFacts;
 use crate::inventory::Host;
 use crate::os::Os;
-use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
-use super::runtime_packages::fetch_key;
-use super::{file, install, offline_hint, Want};
+use super::{install, offline_hint, repository, Want};
 
 pub const PINNED: [&str; 3] = ["kubelet", "kubeadm", "kubectl"];
 
@@ -64,31 +63,7 @@ impl Phase for KubePackages {
         let repo = os.kube_repo(v);
         let hint = offline_hint("pkgs.k8s.io");
         if needs_repo {
-            let repo_changes = f.state.files.get(repo.file) != Some(&crate::plan::sha256_hex(repo.content.as_bytes()));
-            if let Some((key, url)) = &repo.key {
-                if repo_changes || !f.state.files.contains_key(*key) {
-                    install(
-                        &mut hs,
-                        cx,
-                        &os,
-                        f,
-                        "curl-install",
-                        &[
-                            Want {
-                                name: "curl",
-                                version: None,
-                            },
-                            Want {
-                                name: "ca-certificates",
-                                version: None,
-                            },
-                        ],
-                        &offline_hint("the distribution's mirror"),
-                    );
-                    hs.change(fetch_key("kube-key", key, url).with_hint(hint.clone()));
-                }
-            }
-            file(&mut hs, f, "kube-repo", repo.file, 0o644, Content::new(repo.content));
+            repository(&mut hs, cx, &os, f, "kube", repo, "pkgs.k8s.io");
         } else if !f.state.files.contains_key(repo.file) {
             hs.unchanged(
                 "pkgs.k8s.io repository",

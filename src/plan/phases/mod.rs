@@ -18,7 +18,7 @@ mod runtime_packages;
 
 use crate::artifacts::Artifact;
 use crate::facts::Facts;
-use crate::os::{Os, Pkg};
+use crate::os::{Os, Pkg, Repo};
 use crate::paths;
 
 use super::{Action, Content, Context, HostSteps, Phase, Step};
@@ -179,6 +179,57 @@ pub(crate) fn offline_hint(what: &str) -> String {
     format!(
         "if this host cannot reach {what}, put the packages in a local folder and set `[artifacts] dir = \"…\"` \
          in the inventory (groundup uploads them over SSH), or set `[proxy]`"
+    )
+}
+
+/// Plans a package repository: the apt signing key (and curl to fetch it) when missing or when
+/// the repository changes, then the repository file. `site` names the host in the offline hint.
+pub(crate) fn repository(hs: &mut HostSteps, cx: &Context, os: &Os, f: &Facts, name: &str, repo: Repo, site: &str) {
+    let changes = f.state.files.get(repo.file) != Some(&super::sha256_hex(repo.content.as_bytes()));
+    if let Some((key, url)) = &repo.key {
+        if changes || !f.state.files.contains_key(*key) {
+            let tools = [
+                Want {
+                    name: "curl",
+                    version: None,
+                },
+                Want {
+                    name: "ca-certificates",
+                    version: None,
+                },
+            ];
+            install(
+                hs,
+                cx,
+                os,
+                f,
+                "curl-install",
+                &tools,
+                &offline_hint("the distribution's mirror"),
+            );
+            hs.change(fetch_key(&format!("{name}-key"), key, url).with_hint(offline_hint(site)));
+        }
+    }
+    file(
+        hs,
+        f,
+        &format!("{name}-repo"),
+        repo.file,
+        0o644,
+        Content::new(repo.content),
+    );
+}
+
+/// Downloads an ASCII-armoured signing key for apt (`signed-by=` reads `.asc` directly).
+pub fn fetch_key(id: &str, path: &str, url: &str) -> Step {
+    Step::script(
+        id,
+        format!("fetch the signing key {url}"),
+        with_proxy(&format!(
+            "install -d -m 0755 \"$(dirname {path})\"\n\
+             curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o {path}.groundup-new {url}\n\
+             chmod 0644 {path}.groundup-new && mv -f {path}.groundup-new {path}"
+        )),
     )
 }
 

@@ -6,9 +6,9 @@
 use crate::facts::{Facts, HostFacts};
 use crate::inventory::{Host, RuntimeSource};
 use crate::os::Os;
-use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::plan::{Context, HostSteps, Phase, PlanError};
 
-use super::{file, install, offline_hint, with_proxy, Want};
+use super::{install, offline_hint, repository, Want};
 
 pub struct RuntimePackages;
 
@@ -57,31 +57,15 @@ impl Phase for RuntimePackages {
             }
         }
         if !installed && !from_artifacts && source == RuntimeSource::Docker {
-            let repo = os.docker_repo(&f.arch);
-            if let Some((key, url)) = &repo.key {
-                if !f.state.files.contains_key(*key) {
-                    install(
-                        &mut hs,
-                        cx,
-                        &os,
-                        f,
-                        "curl-install",
-                        &[
-                            Want {
-                                name: "curl",
-                                version: None,
-                            },
-                            Want {
-                                name: "ca-certificates",
-                                version: None,
-                            },
-                        ],
-                        &offline_hint("the distribution's mirror"),
-                    );
-                    hs.change(fetch_key("docker-key", key, url).with_hint(offline_hint("download.docker.com")));
-                }
-            }
-            file(&mut hs, f, "docker-repo", repo.file, 0o644, Content::new(repo.content));
+            repository(
+                &mut hs,
+                cx,
+                &os,
+                f,
+                "docker",
+                os.docker_repo(&f.arch),
+                "download.docker.com",
+            );
         }
         install(
             &mut hs,
@@ -109,17 +93,4 @@ impl Phase for RuntimePackages {
         }
         Ok(hs)
     }
-}
-
-/// Downloads an ASCII-armoured signing key for apt (`signed-by=` reads `.asc` directly).
-pub fn fetch_key(id: &str, path: &str, url: &str) -> Step {
-    Step::script(
-        id,
-        format!("fetch the signing key {url}"),
-        with_proxy(&format!(
-            "install -d -m 0755 \"$(dirname {path})\"\n\
-             curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o {path}.groundup-new {url}\n\
-             chmod 0644 {path}.groundup-new && mv -f {path}.groundup-new {path}"
-        )),
-    )
 }
