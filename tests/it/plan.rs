@@ -356,16 +356,19 @@ fn an_installed_kubernetes_of_another_version_is_refused_not_upgraded() {
     let inv = inventory(
         "[cluster]\nname = \"a\"\nkubernetes_version = \"1.35.7\"\n[[hosts]]\nname = \"cp\"\naddress = \"10.1.0.1\"\nroles = [\"control-plane\", \"etcd\"]\n",
     );
-    let report = plan_for(&inv, "ubuntu-24.04");
-    let kube = report.phases.iter().find(|p| p.phase == "kube-packages").unwrap();
-    match &kube.hosts[0].result {
-        HostResult::Error { error } => {
-            assert!(
-                error.message.contains("1.36.3-1.1 is installed") && error.hint.contains("upgrade"),
-                "{error:?}"
-            )
-        }
-        other => panic!("expected a refusal: {other:?}"),
+    let error = refusal(&plan_for(&inv, "ubuntu-24.04"), "kube-packages");
+    assert!(
+        error.message.contains("1.36.3-1.1 is installed") && error.hint.contains("upgrade"),
+        "{error:?}"
+    );
+}
+
+/// The plan error of the first host in `phase`; panics when that host was planned.
+fn refusal(report: &groundup::commands::plan::PlanReport, phase: &str) -> groundup::plan::PlanError {
+    let p = report.phases.iter().find(|p| p.phase == phase).unwrap();
+    match &p.hosts[0].result {
+        HostResult::Error { error } => error.clone(),
+        other => panic!("expected a refusal in {phase}: {other:?}"),
     }
 }
 
@@ -645,17 +648,14 @@ fn apply_never_swaps_the_container_runtime_of_a_host() {
         "[cluster]\nname = \"a\"\nkubernetes_version = \"1.36.3\"\n\
          [[hosts]]\nname = \"cp\"\naddress = \"10.1.0.1\"\nroles = [\"control-plane\", \"etcd\"]\n",
     );
-    let report = plan_until(&inv, "debian-12-containerd", Some("runtime-packages"));
-    let rt = report.phases.iter().find(|p| p.phase == "runtime-packages").unwrap();
-    match &rt.hosts[0].result {
-        HostResult::Error { error } => {
-            assert!(
-                error.message.contains("`containerd` 1.6") && error.hint.contains("source = \"os\""),
-                "{error:?}"
-            )
-        }
-        other => panic!("expected a refusal: {other:?}"),
-    }
+    let error = refusal(
+        &plan_until(&inv, "debian-12-containerd", Some("runtime-packages")),
+        "runtime-packages",
+    );
+    assert!(
+        error.message.contains("`containerd` 1.6") && error.hint.contains("source = \"os\""),
+        "{error:?}"
+    );
 }
 
 #[test]
