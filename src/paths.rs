@@ -28,6 +28,10 @@ pub const ETCD_UNIT: &str = "/etc/systemd/system/etcd.service";
 /// kubeadm's configuration for this node, written by groundup (secret: it holds the token).
 pub const KUBEADM_INIT: &str = "/etc/kubernetes/groundup/init.yaml";
 pub const KUBEADM_JOIN: &str = "/etc/kubernetes/groundup/join.yaml";
+/// groundup's files for the API server (mounted into its static pod read-only).
+pub const GROUNDUP_KUBE_DIR: &str = "/etc/kubernetes/groundup";
+pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/groundup/encryption.yaml";
+pub const AUDIT_POLICY: &str = "/etc/kubernetes/groundup/audit-policy.yaml";
 
 /// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
 pub const MARKER: &str = "/var/lib/groundup/marker";

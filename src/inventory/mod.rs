@@ -138,6 +138,10 @@ pub struct Cluster {
     /// `host:port` of the API endpoint; `None` means the first control plane's node IP, port 6443.
     pub control_plane_endpoint: Option<Endpoint>,
     pub etcd: EtcdTopology,
+    /// Secrets encrypted at rest in etcd (secretbox, key kept with the PKI). Default on.
+    pub encrypt_secrets: bool,
+    /// The API server's audit log under /var/log/kubernetes/audit. Default on.
+    pub audit_log: bool,
 }
 
 /// A Kubernetes release pinned to the patch level (`1.36.3`); never "latest".

@@ -78,6 +78,8 @@ pub struct RawCluster {
     pub service_subnet: Option<S<String>>,
     pub dns_domain: Option<S<String>>,
     pub control_plane_endpoint: Option<S<String>>,
+    pub encrypt_secrets: Option<S<bool>>,
+    pub audit_log: Option<S<bool>>,
 }
 
 /// SSH settings; the `[ssh]` table gives defaults, and the same keys on a host override them.

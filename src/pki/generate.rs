@@ -240,6 +240,32 @@ fn service_account_and_token(
             ));
         }
     }
+    encryption_key(store, files, decisions)
+}
+
+/// The key that encrypts Secrets at rest (secretbox: 32 random bytes, base64). Like a CA it is
+/// never replaced: Secrets written with it could not be read any more.
+fn encryption_key(store: &Store, files: &mut Vec<NewFile>, decisions: &mut Vec<Decision>) -> Result<(), PkiError> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match store.read("encryption-key")? {
+        Some(k) if engine.decode(k.trim()).is_ok_and(|b| b.len() == 32) => {
+            decisions.push(Decision::new("encryption-key", Action::Keep, "existing key (never replaced)"))
+        }
+        Some(_) => {
+            return Err(PkiError::Ca {
+                file: store.path("encryption-key").display().to_string(),
+                why: "not 32 bytes of base64".into(),
+                hint: "restore the key from /etc/kubernetes/groundup/encryption.yaml on a control plane; a new key would leave every Secret unreadable".into(),
+            })
+        }
+        None => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| PkiError::Issue(super::IssueError::Random(e.to_string())))?;
+            files.push(NewFile::new("encryption-key", format!("{}\n", engine.encode(key)).into_bytes(), 0o600, false));
+            decisions.push(Decision::new("encryption-key", Action::Create, "no key for Secrets at rest yet"));
+        }
+    }
     Ok(())
 }
 

@@ -45,6 +45,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("kubeadm-init.yaml", include_str!("../../templates/kubeadm-init.yaml")),
     ("kubeadm-join.yaml", include_str!("../../templates/kubeadm-join.yaml")),
     ("kube-flannel.yml", include_str!("../../templates/kube-flannel.yml")),
+    ("encryption.yaml", include_str!("../../templates/encryption.yaml")),
+    ("audit-policy.yaml", include_str!("../../templates/audit-policy.yaml")),
 ];
 
 fn env() -> Environment<'static> {

@@ -60,8 +60,8 @@ fn generating_twice_changes_nothing() {
     assert_eq!(snapshot(&store.root), before, "not a byte changed");
     assert_eq!(
         before.len(),
-        3 * 2 + 3 + 3 * (4 * 2 + 4 + 3 * 2),
-        "3 CAs, sa.key/pub, token, per control plane 4 leaf pairs, 4 kubeconfigs, 3 etcd pairs"
+        3 * 2 + 4 + 3 * (4 * 2 + 4 + 3 * 2),
+        "3 CAs, sa.key/pub, token, encryption key, per control plane 4 leaf pairs, 4 kubeconfigs, 3 etcd pairs"
     );
 }
 

@@ -778,3 +778,80 @@ fn the_flannel_manifest_matches_the_pod_subnet_and_picks_each_nodes_own_nic() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+#[test]
+fn secrets_encryption_and_the_audit_log_are_on_by_default_and_switchable() {
+    use base64::Engine;
+    use groundup::plan::phases::kubeadm_config::{apiserver_files, config};
+    let inv = load("ha.toml");
+    let certs = generated_pki(&inv);
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let cp1 = &inv.hosts[0];
+    let docs = yaml_docs(&config(&cx, cp1, None).unwrap().1);
+    let api = &docs[1]["apiServer"];
+    let args: Vec<&str> = api["extraArgs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for a in ["encryption-provider-config", "audit-policy-file", "audit-log-path"] {
+        assert!(args.contains(&a), "{a}: {args:?}");
+    }
+    let mounts: Vec<&str> = api["extraVolumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/etc/kubernetes/groundup", "/var/log/kubernetes/audit"]);
+
+    let files = apiserver_files(&cx).unwrap();
+    let (_, path, enc) = &files[0];
+    assert_eq!((*path, enc.secret), ("/etc/kubernetes/groundup/encryption.yaml", true));
+    let e = &yaml_docs(&enc.text)[0];
+    assert_eq!(e["kind"].as_str(), Some("EncryptionConfiguration"));
+    let key = e["resources"][0]["providers"][0]["secretbox"]["keys"][0]["secret"]
+        .as_str()
+        .unwrap();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(key).unwrap().len(), 32);
+    assert_eq!(
+        key,
+        std::fs::read_to_string(certs.path().join("encryption-key"))
+            .unwrap()
+            .trim(),
+        "the key kept with the PKI"
+    );
+    assert!(
+        e["resources"][0]["providers"][1].get("identity").is_some(),
+        "identity last: old Secrets stay readable"
+    );
+    let (_, path, audit) = &files[1];
+    assert_eq!(*path, "/etc/kubernetes/groundup/audit-policy.yaml");
+    let a = &yaml_docs(&audit.text)[0];
+    assert_eq!(
+        (a["apiVersion"].as_str(), a["kind"].as_str()),
+        (Some("audit.k8s.io/v1"), Some("Policy"))
+    );
+    insta::assert_snapshot!("audit_policy", audit.text);
+
+    // Regenerating keeps the key; switching both off removes the flags and the files.
+    let again = groundup::pki::generate::generate(
+        &inv,
+        &groundup::pki::store::Store::new(certs.path()),
+        groundup::pki::generate::RENEW_BEFORE,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    assert!(again
+        .iter()
+        .any(|d| d.file == "encryption-key" && matches!(d.action, groundup::pki::generate::Action::Keep)));
+    let text = std::fs::read_to_string(root().join("inventory/ha.toml"))
+        .unwrap()
+        .replace("[cluster]\n", "[cluster]\nencrypt_secrets = false\naudit_log = false\n");
+    let off = groundup::inventory::Inventory::parse(&root().join("inventory/ha.toml"), text).unwrap();
+    let cx = Context::with_certs(&off, Some(certs.path())).unwrap();
+    assert!(apiserver_files(&cx).unwrap().is_empty());
+    let docs = yaml_docs(&config(&cx, &off.hosts[0], None).unwrap().1);
+    assert!(docs[1]["apiServer"].get("extraArgs").is_none() && docs[1]["apiServer"].get("extraVolumes").is_none());
+}

@@ -81,6 +81,8 @@ pub(super) fn cluster(cx: &mut Ctx, raw: &S<RawCluster>) -> Option<Cluster> {
         dns_domain,
         control_plane_endpoint: endpoint,
         etcd: EtcdTopology::Stacked,
+        encrypt_secrets: c.encrypt_secrets.as_ref().is_none_or(|b| *b.get_ref()),
+        audit_log: c.audit_log.as_ref().is_none_or(|b| *b.get_ref()),
     })
 }
 

@@ -122,6 +122,7 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
                 validity_hours => inv.pki.validity_days * 24, ca_validity_hours => inv.pki.ca_validity_days * 24,
                 pod_subnet => c.pod_subnet.to_string(), service_subnet => c.service_subnet.to_string(),
                 dns_domain => c.dns_domain.as_str(), etcd_endpoints, cert_sans,
+                encryption => c.encrypt_secrets, audit => c.audit_log, groundup_dir => paths::GROUNDUP_KUBE_DIR,
             },
         )
         .map_err(|e| bug("kubeadm-init.yaml", e))?;
@@ -139,6 +140,32 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
     }
 }
 
+/// The API server's own files on every control plane: the encryption configuration (secret) and
+/// the audit policy, each when switched on in `[cluster]`.
+pub fn apiserver_files(cx: &Context) -> Result<Vec<(&'static str, &'static str, Content)>, PlanError> {
+    let c = &cx.inv.cluster;
+    let bug = |t: &str, e: minijinja::Error| {
+        PlanError::new(format!("template {t}: {e}"), "this is a groundup bug; please report it")
+    };
+    let mut out = Vec::new();
+    if c.encrypt_secrets {
+        let key = cx.pki.get("encryption-key").ok_or_else(|| {
+            PlanError::new(
+                format!("`{}/encryption-key` is missing", cx.certs_dir.display()),
+                "run `groundup pki generate` (it makes the key once), or set `encrypt_secrets = false` in [cluster]",
+            )
+        })?;
+        let text = render("encryption.yaml", minijinja::context! { key => key.trim() })
+            .map_err(|e| bug("encryption.yaml", e))?;
+        out.push(("encryption-config", paths::ENCRYPTION_CONFIG, Content::secret(text)));
+    }
+    if c.audit_log {
+        let text = render("audit-policy.yaml", minijinja::context! {}).map_err(|e| bug("audit-policy.yaml", e))?;
+        out.push(("audit-policy", paths::AUDIT_POLICY, Content::new(text)));
+    }
+    Ok(out)
+}
+
 impl Phase for KubeadmConfig {
     fn name(&self) -> &'static str {
         "kubeadm-config"
@@ -150,6 +177,18 @@ impl Phase for KubeadmConfig {
         let mut hs = HostSteps::default();
         let (path, text) = config(cx, host, Some(hf))?;
         file(&mut hs, &hf.facts, "kubeadm-config", path, 0o600, Content::secret(text));
+        if host.has(Role::ControlPlane) {
+            for (id, path, content) in apiserver_files(cx)? {
+                file(
+                    &mut hs,
+                    &hf.facts,
+                    id,
+                    path,
+                    if content.secret { 0o600 } else { 0o644 },
+                    content,
+                );
+            }
+        }
         Ok(hs)
     }
 }
