@@ -30,6 +30,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Write every file apply would place on each host under DIR/<host>/<path>, contacting no host.
     Render(RenderArgs),
+    /// The cluster's admin kubeconfig (from the local PKI) to a file, or merged into ~/.kube/config.
+    Kubeconfig(KubeconfigArgs),
     /// The cluster PKI, made here before any host is touched.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -162,6 +164,25 @@ pub struct ApplyArgs {
     #[arg(long, env = "GROUNDUP_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["out", "merge"])))]
+pub struct KubeconfigArgs {
+    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
+    pub inventory: PathBuf,
+    /// Write the admin kubeconfig to this file (0600).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Merge it into a kubeconfig (default: $KUBECONFIG's first file, else ~/.kube/config).
+    #[arg(long)]
+    pub merge: bool,
+    /// The kubeconfig to merge into.
+    #[arg(long, value_name = "FILE", requires = "merge")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
 }

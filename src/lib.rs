@@ -12,6 +12,7 @@ pub mod exec;
 pub mod exit;
 pub mod facts;
 pub mod inventory;
+pub mod kubeconfig;
 pub mod logging;
 pub mod os;
 pub mod paths;

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod check;
 pub mod exec;
+pub mod kubeconfig;
 pub mod pki;
 pub mod plan;
 pub mod render;

@@ -855,3 +855,101 @@ fn secrets_encryption_and_the_audit_log_are_on_by_default_and_switchable() {
     let docs = yaml_docs(&config(&cx, &off.hosts[0], None).unwrap().1);
     assert!(docs[1]["apiServer"].get("extraArgs").is_none() && docs[1]["apiServer"].get("extraVolumes").is_none());
 }
+
+#[test]
+fn the_admin_kubeconfig_goes_to_a_file_or_merges_without_clobbering_other_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("groundup")
+            .unwrap()
+            .args(args)
+            .env("HOME", d)
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap()
+    };
+    let ha = root().join("inventory/ha.toml");
+    let single = root().join("inventory/single.toml");
+    for inv in [&ha, &single] {
+        let certs = d.join(inv.file_stem().unwrap());
+        let out = run(&[
+            "pki",
+            "generate",
+            "-i",
+            inv.to_str().unwrap(),
+            "--certs-dir",
+            certs.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // To a file: exactly admin.conf, 0600.
+    let file = d.join("prod-a.kubeconfig");
+    let out = run(&[
+        "kubeconfig",
+        "-i",
+        ha.to_str().unwrap(),
+        "--certs-dir",
+        d.join("ha").to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        std::fs::read_to_string(d.join("ha/nodes/cp-1/admin.conf")).unwrap()
+    );
+
+    // Merged into ~/.kube/config next to a cluster of the user's own: both stay, twice is once.
+    let kc = d.join(".kube/config");
+    std::fs::create_dir_all(kc.parent().unwrap()).unwrap();
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters:\n- name: mine\n  cluster: {server: https://mine:6443}\nusers:\n- name: me\n  user: {token: abc}\ncontexts:\n- name: mine\n  context: {cluster: mine, user: me}\ncurrent-context: mine\n").unwrap();
+    for _ in 0..2 {
+        for (inv, certs) in [(&ha, "ha"), (&single, "single")] {
+            let out = run(&[
+                "kubeconfig",
+                "-i",
+                inv.to_str().unwrap(),
+                "--certs-dir",
+                d.join(certs).to_str().unwrap(),
+                "--merge",
+            ]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let v: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        v[k].as_sequence()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("clusters"), ["mine", "prod-a", "classroom"]);
+    assert_eq!(
+        names("users"),
+        ["me", "kubernetes-admin@prod-a", "kubernetes-admin@classroom"]
+    );
+    assert_eq!(
+        names("contexts"),
+        ["mine", "kubernetes-admin@prod-a", "kubernetes-admin@classroom"]
+    );
+    assert_eq!(
+        v["current-context"].as_str(),
+        Some("mine"),
+        "the user's current context is kept"
+    );
+    let ctx = &v["contexts"][1]["context"];
+    assert_eq!(
+        (ctx["cluster"].as_str(), ctx["user"].as_str()),
+        (Some("prod-a"), Some("kubernetes-admin@prod-a"))
+    );
+    assert!(v["clusters"][1]["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://k8s-api.example.internal:6443"));
+    assert_eq!(std::fs::metadata(&kc).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(d.join(".kube/config.groundup-backup").exists());
+}
