@@ -92,6 +92,11 @@ impl Catalogue {
         })
     }
 
+    /// The file of exactly this name, if the folder has it.
+    pub fn file(&self, name: &str) -> Option<&Artifact> {
+        self.files.iter().find(|a| a.file == name)
+    }
+
     /// The package file for `name` (at a version starting with `version`, when given) that runs on
     /// `arch` (uname -m), of the given kind.
     pub fn package(&self, kind: Kind, name: &str, version: Option<&str>, arch: &str) -> Option<&Artifact> {

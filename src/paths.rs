@@ -33,6 +33,9 @@ pub const GROUNDUP_KUBE_DIR: &str = "/etc/kubernetes/groundup";
 pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/groundup/encryption.yaml";
 pub const AUDIT_POLICY: &str = "/etc/kubernetes/groundup/audit-policy.yaml";
 
+/// Helm, installed by groundup on the first control plane.
+pub const HELM: &str = "/usr/local/bin/helm";
+
 /// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
 pub const MARKER: &str = "/var/lib/groundup/marker";
 

@@ -83,6 +83,7 @@ pub fn sections() -> Vec<(&'static str, String)> {
             "grep -s '^proxy=' /etc/dnf/dnf.conf | sha256sum | cut -c1-64".into(),
         ),
         ("marker", format!("cat {}", paths::MARKER)),
+        ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
     ]
 }
 
@@ -107,6 +108,8 @@ pub struct State {
     pub dnf_proxy: Option<String>,
     /// The host's marker of the last run that changed it.
     pub marker: Option<String>,
+    /// The version of /usr/local/bin/helm (`v3.19.0`), when installed.
+    pub helm: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -165,6 +168,7 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .collect(),
         dnf_proxy: Some(get("dnf-proxy").trim().to_string()).filter(|s| s.len() == 64),
         marker: Some(get("marker").trim().to_string()).filter(|s| !s.is_empty()),
+        helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
     }
 }
 

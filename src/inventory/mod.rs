@@ -37,6 +37,8 @@ pub struct NodeSettings {
     pub artifacts: Option<PathBuf>,
     pub proxy: Option<ProxySettings>,
     pub firewall: FirewallPolicy,
+    /// The helm version for the first control plane (`v3.19.0`); `None` when `[helm] install = false`.
+    pub helm: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -24,6 +24,8 @@ pub struct RawInventory {
     #[serde(default)]
     pub os: Option<S<RawOs>>,
     #[serde(default)]
+    pub helm: Option<S<RawHelm>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
 }
 
@@ -50,6 +52,14 @@ pub struct RawProxy {
     pub http: Option<S<String>>,
     pub https: Option<S<String>>,
     pub no_proxy: Option<Vec<S<String>>>,
+}
+
+/// `[helm]`: the helm release put on the first control plane.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHelm {
+    pub version: Option<S<String>>,
+    pub install: Option<S<bool>>,
 }
 
 /// `[os]`: how groundup may change the operating system.

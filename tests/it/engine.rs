@@ -80,8 +80,7 @@ impl Transport for Fake {
             let mut text = set_section(&raw, "clock", &format!("{now:.6}"))
                 .replace("10.77.0.101", &format!("10.77.0.{}", 101 + i));
             if let Some(m) = self.markers.lock().unwrap().get(&name) {
-                text.push_str(m);
-                text.push('\n');
+                text = text.replace("@@groundup-fact:marker\n", &format!("@@groundup-fact:marker\n{m}\n"));
             }
             return ok(text);
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::root;
-use crate::lab_support::{counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, walk};
+use crate::lab_support::{counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, stand_in_helm, walk};
 
 #[test]
 fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_artifacts() {
@@ -105,12 +105,13 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
     // With [artifacts]: uploaded once per host, checked by sha256, installed, held, kubelet enabled.
     let art = d.join("artifacts");
     stand_in_debs(&art);
+    stand_in_helm(&art, "v3.19.0");
     let inv = inventory(
         d,
         &[4, 5, 6],
         &format!("{proxy}\n[artifacts]\ndir = \"{}\"\n", art.display()),
     );
-    let (code, v) = run_json(d, &inv, &["apply", "--until", "kube-packages"]);
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "helm"]);
     assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
     let local = groundup::artifacts::Catalogue::load(Some(&art)).unwrap();
     for host in ["lab-4", "lab-6"] {
@@ -118,12 +119,12 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             d,
             &inv,
             host,
-            "cd /var/cache/groundup/artifacts && sha256sum *.deb && cat *.sha256 | wc -l; \
+            "cd /var/cache/groundup/artifacts && sha256sum *.deb && cat *.deb.sha256 | wc -l; \
              dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubelet kubeadm kubectl cri-tools; \
              systemctl is-enabled kubelet",
         );
         assert_eq!(st, 0, "{out}");
-        for a in &local.files {
+        for a in local.files.iter().filter(|a| a.file.ends_with(".deb")) {
             assert!(
                 out.contains(&format!("{}  {}", a.sha256, a.file)),
                 "{host}: {} not on the host intact: {out}",
@@ -141,7 +142,20 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             assert!(out.contains(want), "{host}: `{want}` missing in {out}");
         }
     }
-    let (code, v) = run_json(d, &inv, &["apply", "--until", "kube-packages"]);
+    let (st, out) = sh(
+        d,
+        &inv,
+        "lab-4",
+        "/usr/local/bin/helm version; stat -c %a /usr/local/bin/helm",
+    );
+    assert_eq!(
+        (st, out.split_whitespace().collect::<Vec<_>>()),
+        (0, vec!["v3.19.0", "755"]),
+        "helm on the first control plane"
+    );
+    let (st, _) = sh(d, &inv, "lab-5", "test -e /usr/local/bin/helm");
+    assert_ne!(st, 0, "workers get no helm");
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "helm"]);
     assert_eq!(
         (code, counts(&v).0, counts(&v).2),
         (0, 0, 0),

@@ -149,6 +149,24 @@ pub fn stand_in_debs(dir: &Path) {
     }
 }
 
+/// A stand-in for helm's release tarball (`linux-amd64/helm`, answering `version`), as
+/// get.helm.sh packs it: the real one cannot be fetched here.
+pub fn stand_in_helm(dir: &Path, version: &str) {
+    let tree = tempfile::tempdir().unwrap();
+    let bin = tree.path().join("linux-amd64");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("helm"), format!("#!/bin/sh\necho {version}\n")).unwrap();
+    let st = Std::new("tar")
+        .arg("-czf")
+        .arg(dir.join(format!("helm-{version}-linux-amd64.tar.gz")))
+        .arg("-C")
+        .arg(tree.path())
+        .arg("linux-amd64")
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -4,8 +4,39 @@ use super::super::raw::{RawInventory, S};
 use super::super::*;
 use super::Ctx;
 
+/// Helm unless the inventory says otherwise, at a pinned release (never "latest").
+pub const DEFAULT_HELM: &str = "v3.19.0";
+
 pub(super) fn node(cx: &mut Ctx, raw: &RawInventory) -> NodeSettings {
-    let mut out = NodeSettings::default();
+    let mut out = NodeSettings {
+        helm: Some(DEFAULT_HELM.into()),
+        ..NodeSettings::default()
+    };
+    if let Some(h) = &raw.helm {
+        let h = h.get_ref();
+        if let Some(v) = &h.version {
+            let ok = v.get_ref().strip_prefix('v').is_some_and(|rest| {
+                let parts: Vec<&str> = rest.split('.').collect();
+                parts.len() == 3
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if ok {
+                out.helm = Some(v.get_ref().clone());
+            } else {
+                cx.err(
+                    v.span(),
+                    format!("`{}` is not a pinned helm release", v.get_ref()),
+                    "not vX.Y.Z",
+                    Some("write it as helm tags it, e.g. `v3.19.0`".into()),
+                );
+            }
+        }
+        if h.install.as_ref().is_some_and(|i| !*i.get_ref()) {
+            out.helm = None;
+        }
+    }
     if let Some(rt) = &raw.container_runtime {
         let rt = rt.get_ref();
         if let Some(src) = &rt.source {

@@ -4,6 +4,7 @@
 
 mod container_runtime;
 mod etcd;
+mod helm;
 mod kube_packages;
 pub mod kubeadm_config;
 mod kubeadm_run;
@@ -31,6 +32,7 @@ pub const ALL: &[&dyn Phase] = &[
     &runtime_packages::RuntimePackages,
     &container_runtime::ContainerRuntime,
     &kube_packages::KubePackages,
+    &helm::Helm,
     &pki_files::PkiFiles,
     &etcd::Etcd,
     &kubeadm_config::KubeadmConfig,
