@@ -9,7 +9,7 @@ use crate::paths;
 use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
 use super::kubeadm_config::first_control_plane;
-use super::{install, offline_hint, upload, with_proxy, Want};
+use super::{ensure_curl, offline_hint, upload, with_proxy};
 
 pub struct Helm;
 
@@ -61,25 +61,7 @@ impl Phase for Helm {
             }
             None => {
                 let os = crate::os::Os::of(f)?;
-                let tools = [
-                    Want {
-                        name: "curl",
-                        version: None,
-                    },
-                    Want {
-                        name: "ca-certificates",
-                        version: None,
-                    },
-                ];
-                install(
-                    &mut hs,
-                    cx,
-                    &os,
-                    f,
-                    "curl-install",
-                    &tools,
-                    &offline_hint("the distribution's mirror"),
-                );
+                ensure_curl(&mut hs, cx, &os, f);
                 let url = format!("https://get.helm.sh/{tarball}");
                 with_proxy(&format!(
                     "{temp}\

@@ -184,31 +184,36 @@ pub(crate) fn offline_hint(what: &str) -> String {
     )
 }
 
+/// Plans installing curl (and CA certificates) when missing, for groundup's own downloads.
+pub(crate) fn ensure_curl(hs: &mut HostSteps, cx: &Context, os: &Os, f: &Facts) {
+    let tools = [
+        Want {
+            name: "curl",
+            version: None,
+        },
+        Want {
+            name: "ca-certificates",
+            version: None,
+        },
+    ];
+    install(
+        hs,
+        cx,
+        os,
+        f,
+        "curl-install",
+        &tools,
+        &offline_hint("the distribution's mirror"),
+    );
+}
+
 /// Plans a package repository: the apt signing key (and curl to fetch it) when missing or when
 /// the repository changes, then the repository file. `site` names the host in the offline hint.
 pub(crate) fn repository(hs: &mut HostSteps, cx: &Context, os: &Os, f: &Facts, name: &str, repo: Repo, site: &str) {
     let changes = f.state.files.get(repo.file) != Some(&super::sha256_hex(repo.content.as_bytes()));
     if let Some((key, url)) = &repo.key {
         if changes || !f.state.files.contains_key(*key) {
-            let tools = [
-                Want {
-                    name: "curl",
-                    version: None,
-                },
-                Want {
-                    name: "ca-certificates",
-                    version: None,
-                },
-            ];
-            install(
-                hs,
-                cx,
-                os,
-                f,
-                "curl-install",
-                &tools,
-                &offline_hint("the distribution's mirror"),
-            );
+            ensure_curl(hs, cx, os, f);
             hs.change(fetch_key(&format!("{name}-key"), key, url).with_hint(offline_hint(site)));
         }
     }
