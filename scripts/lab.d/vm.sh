@@ -29,7 +29,7 @@ vm_up() {
     relay_ssh "$name" "$addr" "$lo" "$LAB_DIR/known_hosts.vm.tmp" "$VMD/$name/seed/ssh_host_ed25519_key.pub"
   done
   mv "$LAB_DIR/known_hosts.vm.tmp" "$LAB_DIR/known_hosts.vm"
-  for i in $(seq 1 "$n"); do wait_ssh "127.0.79.$((10 + i))" "vm-$i" "$LAB_DIR/known_hosts.vm" 300; done   # TCG boots are slow
+  for i in $(seq 1 "$n"); do vm_wait "vm-$i" "$NET.$((100 + i))" "$i" "$accel" 300; done   # TCG boots are slow
   {
     echo "# Written by scripts/lab up $n --kind vm: QEMU Debian 12 VMs ($accel)."
     printf '[cluster]\nname = "labvm"\nkubernetes_version = "1.36.3"\n\n'
@@ -113,6 +113,25 @@ vm_boot() {   # vm_boot NAME ADDR INDEX ACCEL
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1" \
     -drive "file=$D/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" -drive "file=$D/seed.img,if=virtio,format=raw,readonly=on" \
     -netdev "tap,id=n0,ifname=tap$i,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$i"
+}
+
+# vm_wait NAME ADDR INDEX ACCEL SECS: until SSH answers. A VM that was still shutting down when
+# `up` ran (a reboot: QEMU runs with -no-reboot and exits) is booted again as soon as QEMU is gone,
+# instead of waiting for an SSH that will never come.
+vm_wait() {
+  local name=$1 addr=$2 i=$3 accel=$4 secs=$5 lo=127.0.79.$((10 + $3)) t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt "$secs" ]; do
+    if ! alive "qemu-$name"; then
+      log "$name: QEMU had exited (a reboot); booting it again"
+      vm_boot "$name" "$addr" "$i" "$accel"
+    fi
+    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
+        -o UserKnownHostsFile="$LAB_DIR/known_hosts.vm" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
+      log "$name: ssh ready at $lo:2200"; return 0
+    fi
+    sleep 1
+  done
+  die "$name: no SSH at $lo:2200 within $secs s; see $RUN/qemu-$name.log or $VMD/$name/console.log"
 }
 
 vm_down() {
