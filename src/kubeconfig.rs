@@ -11,6 +11,19 @@ pub fn admin_conf_rel(first_control_plane: &str) -> String {
     format!("nodes/{first_control_plane}/admin.conf")
 }
 
+/// `admin` with its `server:` replaced by `server` (our own template has exactly one).
+pub fn with_server(admin: &str, server: &str) -> String {
+    admin
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("server: ") {
+            Some(_) => format!("{}server: {server}", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
 fn list<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Vec<Value> {
     let entry = doc.entry(Value::from(key)).or_insert_with(|| Value::Sequence(vec![]));
     if !entry.is_sequence() {

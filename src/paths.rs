@@ -33,6 +33,15 @@ pub const GROUNDUP_KUBE_DIR: &str = "/etc/kubernetes/groundup";
 pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/groundup/encryption.yaml";
 pub const AUDIT_POLICY: &str = "/etc/kubernetes/groundup/audit-policy.yaml";
 
+/// The local API load balancer's configuration (`[api] mode = "local-lb"`).
+pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// kube-vip's static pod (`[api] mode = "vip"`), beside kubeadm's own manifests.
+pub const KUBE_VIP_MANIFEST: &str = "/etc/kubernetes/manifests/kube-vip.yaml";
+pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
+pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
+
 /// Helm, installed by groundup on the first control plane.
 pub const HELM: &str = "/usr/local/bin/helm";
 
@@ -55,6 +64,7 @@ pub const MANAGED_FILES: &[&str] = &[
     PROXY_ENV,
     CONTAINERD_PROXY,
     ETCD_UNIT,
+    HAPROXY_CFG,
 ];
 
 /// The mirror configuration file of one registry.

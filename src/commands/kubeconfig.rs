@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::KubeconfigArgs;
-use crate::inventory::{Inventory, Role};
-use crate::kubeconfig::{admin_conf_rel, merge};
+use crate::inventory::{ApiMode, Inventory, Role};
+use crate::kubeconfig::{admin_conf_rel, merge, with_server};
 
 use super::Failure;
 
@@ -29,6 +29,22 @@ pub fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
             a.inventory.display()
         ))
     })?;
+    // With a local load balancer the endpoint is 127.0.0.1 on the nodes; from here, the first
+    // control plane's API server answers (its certificate names its node IP).
+    let admin = if inv.cluster.api == ApiMode::LocalLb {
+        let ip = crate::pki::spec::cert_ip(first).map_err(|e| Failure::Usage(e.to_string()))?;
+        let server = format!(
+            "https://{}",
+            crate::inventory::Endpoint {
+                host: ip.to_string(),
+                port: 6443
+            }
+        );
+        eprintln!("note: [api] mode = \"local-lb\" serves the API on 127.0.0.1 of each node; this kubeconfig uses {server} ({})", first.name);
+        with_server(&admin, &server)
+    } else {
+        admin
+    };
     let cluster = inv.cluster.name.as_str();
     if let Some(out) = &a.out {
         write_private(out, admin.as_bytes())?;

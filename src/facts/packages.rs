@@ -6,8 +6,8 @@ use serde::Serialize;
 
 /// Lists the watched packages on either family: dpkg prints `name<TAB>version<TAB>ii `, rpm the same.
 pub const QUERY: &str = "if command -v dpkg-query >/dev/null; then \
-dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd-server etcd-client curl ca-certificates systemd-timesyncd chrony; \
-else rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd curl ca-certificates chrony; fi";
+dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Abbrev}\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd-server etcd-client haproxy curl ca-certificates systemd-timesyncd chrony; \
+else rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii\\n' containerd containerd.io runc kubeadm kubelet kubectl cri-tools kubernetes-cni etcd haproxy curl ca-certificates chrony; fi";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

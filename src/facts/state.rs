@@ -17,9 +17,10 @@ pub const SYSCTLS: [&str; 3] = [
     "net.bridge.bridge-nf-call-ip6tables",
 ];
 /// Units whose state the plan needs.
-pub const SERVICES: [&str; 10] = [
+pub const SERVICES: [&str; 11] = [
     "containerd",
     "etcd",
+    "haproxy",
     "kubelet",
     "chronyd",
     "chrony",

@@ -138,12 +138,34 @@ pub struct Cluster {
     pub service_subnet: IpNet,
     pub dns_domain: String,
     /// `host:port` of the API endpoint; `None` means the first control plane's node IP, port 6443.
+    /// With `[api] mode = "local-lb"` it is `127.0.0.1:<port>`, the load balancer on every node.
     pub control_plane_endpoint: Option<Endpoint>,
+    /// How that endpoint is provided (`[api]`).
+    pub api: ApiMode,
     pub etcd: EtcdTopology,
     /// Secrets encrypted at rest in etcd (secretbox, key kept with the PKI). Default on.
     pub encrypt_secrets: bool,
     /// The API server's audit log under /var/log/kubernetes/audit. Default on.
     pub audit_log: bool,
+}
+
+/// How clients reach the API servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum ApiMode {
+    /// The first control plane's node IP on 6443 (one control plane, no endpoint given).
+    Direct,
+    /// A floating IP announced by kube-vip (a static pod on each control plane, ARP mode).
+    Vip {
+        /// The NIC to announce on; `None`: each control plane's `iface`, else its node IP's NIC.
+        interface: Option<String>,
+        kube_vip_version: String,
+    },
+    /// haproxy on every node at 127.0.0.1:<port>, in front of all API servers (no VIP needed).
+    LocalLb,
+    /// A load balancer groundup does not manage (`[api] mode = "external"` or
+    /// `[cluster] control_plane_endpoint`).
+    External,
 }
 
 /// A Kubernetes release pinned to the patch level (`1.36.3`); never "latest".

@@ -26,6 +26,8 @@ pub struct RawInventory {
     #[serde(default)]
     pub helm: Option<S<RawHelm>>,
     #[serde(default)]
+    pub api: Option<S<RawApi>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
 }
 
@@ -60,6 +62,17 @@ pub struct RawProxy {
 pub struct RawHelm {
     pub version: Option<S<String>>,
     pub install: Option<S<bool>>,
+}
+
+/// `[api]`: how clients reach the API servers (one control plane, a VIP, a local LB, an external LB).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub mode: S<String>,
+    pub address: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub interface: Option<S<String>>,
+    pub kube_vip_version: Option<S<String>>,
 }
 
 /// `[os]`: how groundup may change the operating system.

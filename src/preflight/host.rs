@@ -26,6 +26,11 @@ pub fn required_ports(inv: &Inventory, host: &Host) -> Vec<(u16, &'static str)> 
     if etcd_member {
         ports.extend([(2379, "etcd"), (2380, "etcd")]);
     }
+    if let (crate::inventory::ApiMode::LocalLb, Some(ep), true) =
+        (&inv.cluster.api, &inv.cluster.control_plane_endpoint, host.is_node())
+    {
+        ports.push((ep.port, "haproxy"));
+    }
     ports.sort();
     ports
 }

@@ -7,6 +7,8 @@ use serde::Serialize;
 /// Every template, by its file name under `templates/`.
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("kubeconfig.yaml", include_str!("../../templates/kubeconfig.yaml")),
+    ("haproxy.cfg", include_str!("../../templates/haproxy.cfg")),
+    ("kube-vip.yaml", include_str!("../../templates/kube-vip.yaml")),
     ("modules-load.conf", include_str!("../../templates/modules-load.conf")),
     (
         "sysctl-kubernetes.conf",

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use groundup::inventory::select::{select, SelectError};
-use groundup::inventory::{EtcdTopology, Inventory, Role};
+use groundup::inventory::{ApiMode, EtcdTopology, Inventory, Role};
 
 use crate::common::{inventory, root};
 
@@ -33,6 +33,21 @@ fn examples_have_the_topologies_their_names_promise() {
     assert_eq!(
         ha.cluster.control_plane_endpoint.as_ref().unwrap().to_string(),
         "k8s-api.example.internal:6443"
+    );
+    assert_eq!(ha.cluster.api, ApiMode::External);
+    let vip = load("ha-vip.toml");
+    assert_eq!(
+        vip.cluster.control_plane_endpoint.as_ref().unwrap().to_string(),
+        "10.20.0.10:6443"
+    );
+    assert!(
+        matches!(&vip.cluster.api, ApiMode::Vip { interface: Some(i), kube_vip_version: v } if i == "ens3" && v == "v1.2.3")
+    );
+    let lb = load("ha-local-lb.toml");
+    assert_eq!(lb.cluster.api, ApiMode::LocalLb);
+    assert_eq!(
+        lb.cluster.control_plane_endpoint.as_ref().unwrap().to_string(),
+        "127.0.0.1:6444"
     );
     let ext = load("external-etcd.toml");
     assert_eq!(ext.cluster.etcd, EtcdTopology::External);

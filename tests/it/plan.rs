@@ -21,7 +21,7 @@ const OSES: &[&str] = &[
     "centos-7",
 ];
 
-fn load(name: &str) -> Inventory {
+pub(crate) fn load(name: &str) -> Inventory {
     Inventory::load(&root().join("inventory").join(name)).unwrap_or_else(|e| panic!("{}", e.render_plain()))
 }
 
@@ -64,7 +64,7 @@ fn the_plan_of_every_example_inventory_on_every_os_matches_its_snapshot() {
 }
 
 /// A PKI for `inv`, made by the real generator in a temporary folder.
-fn generated_pki(inv: &Inventory) -> tempfile::TempDir {
+pub(crate) fn generated_pki(inv: &Inventory) -> tempfile::TempDir {
     let certs = tempfile::tempdir().unwrap();
     let store = groundup::pki::store::Store::new(certs.path());
     let now = time::OffsetDateTime::now_utc();
@@ -502,7 +502,7 @@ fn render_writes_every_file_per_host_without_keys_and_contacts_no_host() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("debian-12, ubuntu-24.04"));
 }
 
-fn yaml_docs(text: &str) -> Vec<serde_norway::Value> {
+pub(crate) fn yaml_docs(text: &str) -> Vec<serde_norway::Value> {
     use serde::Deserialize;
     serde_norway::Deserializer::from_str(text)
         .map(|d| serde_norway::Value::deserialize(d).unwrap())

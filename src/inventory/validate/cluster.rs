@@ -79,6 +79,11 @@ pub(super) fn cluster(cx: &mut Ctx, raw: &S<RawCluster>) -> Option<Cluster> {
         pod_subnet: pod?,
         service_subnet: svc?,
         dns_domain,
+        api: if endpoint.is_some() {
+            ApiMode::External
+        } else {
+            ApiMode::Direct
+        },
         control_plane_endpoint: endpoint,
         etcd: EtcdTopology::Stacked,
         encrypt_secrets: c.encrypt_secrets.as_ref().is_none_or(|b| *b.get_ref()),
@@ -156,7 +161,7 @@ fn subnet(cx: &mut Ctx, v: Option<&S<String>>, default: &str, key: &str) -> Opti
     }
 }
 
-fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+pub(super) fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("is empty".into());

@@ -11,6 +11,7 @@ use miette::NamedSource;
 use super::raw::{RawHost, RawInventory, S};
 use super::*;
 
+mod api;
 mod cluster;
 mod host;
 mod node;
@@ -92,7 +93,10 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
         }
     };
 
-    let cluster = cluster::cluster(&mut cx, &raw.cluster);
+    let mut cluster = cluster::cluster(&mut cx, &raw.cluster);
+    if let (Some(c), Some(api)) = (cluster.as_mut(), raw.api.as_ref()) {
+        api::api(&mut cx, api, &raw.cluster, c);
+    }
     let defaults = raw.ssh.as_ref().map(|s| s.get_ref());
     let hosts: Vec<(Host, &S<RawHost>)> = raw
         .hosts

@@ -125,9 +125,14 @@ pub(super) fn whole_cluster(
         if cps.len() > 1 && c.control_plane_endpoint.is_none() {
             cx.err(
                 raw.cluster.get_ref().name.span(),
-                format!("{} control planes need a control_plane_endpoint", cps.len()),
+                format!("{} control planes need a shared API endpoint", cps.len()),
                 "in this cluster",
-                Some("add control_plane_endpoint = \"<VIP or load balancer>:6443\" to [cluster]".into()),
+                Some(
+                    "add an [api] table: mode = \"vip\" with a free `address` (kube-vip), mode = \"local-lb\" \
+                      (haproxy on every node; works where VIPs are blocked), or mode = \"external\" with your load \
+                      balancer's `address`"
+                        .into(),
+                ),
             );
         }
         let nodes = hosts.iter().filter(|(h, _)| h.is_node()).count();

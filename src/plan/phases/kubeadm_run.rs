@@ -13,8 +13,7 @@ use crate::secret::BootstrapToken;
 
 use super::kubeadm_config::{api_endpoint, first_control_plane};
 
-const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+use crate::paths::{APISERVER_MANIFEST, KUBELET_CONF};
 
 pub struct ControlPlaneInit;
 pub struct ControlPlaneJoin;

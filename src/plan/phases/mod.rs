@@ -2,6 +2,7 @@
 //! line in [`ALL`]. Shared planning helpers (managed files, artifacts, package installs) live here
 //! so every phase decides "changed or not" the same way.
 
+pub mod api_endpoint;
 mod container_runtime;
 mod etcd;
 mod helm;
@@ -36,9 +37,11 @@ pub const ALL: &[&dyn Phase] = &[
     &pki_files::PkiFiles,
     &etcd::Etcd,
     &kubeadm_config::KubeadmConfig,
+    &api_endpoint::ApiEndpoint,
     &kubeadm_run::ControlPlaneInit,
     &pod_network::PodNetwork,
     &kubeadm_run::ControlPlaneJoin,
+    &api_endpoint::KubeVip,
     &kubeadm_run::WorkersJoin,
 ];
 
