@@ -1,8 +1,8 @@
 //! Phase `pod-network`: flannel at a pinned version, rendered from `templates/` with `Network` =
 //! the inventory's pod subnet and VXLAN, applied with kubectl on the first control plane when
-//! the manifest changed. Multi-NIC hosts: `--iface` lists every node IP and `iface` of the
-//! inventory — flannel takes the first that exists on each node, so every node uses its own
-//! cluster address, not the NAT NIC of the default route.
+//! the manifest changed. Multi-NIC hosts: `--iface` lists the inventory's `iface` names and
+//! `--iface-regex` the networks of its pinned node IPs — flannel takes the first that matches on
+//! each node, so every node uses its own cluster address, not the NAT NIC of the default route.
 
 use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory, Role};
@@ -17,19 +17,33 @@ pub const FLANNEL_IMAGE: &str = "ghcr.io/flannel-io/flannel:v0.28.9";
 pub const CNI_PLUGIN_IMAGE: &str = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3";
 pub const MANIFEST: &str = "/etc/kubernetes/groundup/kube-flannel.yml";
 
-/// `--iface` values: node IPs pinned in the inventory, then interface names, without repeats;
-/// none means flannel's default (the interface of the default route).
+/// `--iface` values: the interface names the inventory gives (`iface`), without repeats.
 pub fn ifaces(inv: &Inventory) -> Vec<String> {
-    // Only addresses the inventory pins: an SSH address may be a floating IP that is on no
-    // interface, and a `--iface` that matches nothing stops flannel.
+    let mut out: Vec<String> = inv.hosts.iter().filter_map(|h| h.iface.clone()).collect();
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|i| seen.insert(i.clone()));
+    out
+}
+
+/// `--iface-regex` values, matched by flannel against each node's addresses: one per /24 (IPv4)
+/// holding node IPs pinned in the inventory (IPv6: the address itself). Networks rather than the
+/// addresses themselves, so adding a node in the same network leaves the manifest — and every
+/// running flannel pod — alone. Only pinned addresses: an SSH address may be a floating IP that
+/// is on no interface.
+pub fn iface_regexes(inv: &Inventory) -> Vec<String> {
     let mut out: Vec<String> = inv
         .hosts
         .iter()
         .filter(|h| h.is_node())
         .filter_map(|h| h.pinned_ip())
-        .map(|ip| ip.to_string())
+        .map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("^{}\\.{}\\.{}\\.[0-9]+$", o[0], o[1], o[2])
+            }
+            std::net::IpAddr::V6(v6) => format!("^{}$", v6.to_string().replace('.', "\\.")),
+        })
         .collect();
-    out.extend(inv.hosts.iter().filter_map(|h| h.iface.clone()));
     let mut seen = std::collections::HashSet::new();
     out.retain(|i| seen.insert(i.clone()));
     out
@@ -41,7 +55,7 @@ pub fn manifest(inv: &Inventory) -> Result<String, PlanError> {
         minijinja::context! {
             cluster => inv.cluster.name.as_str(), pod_subnet => inv.cluster.pod_subnet.to_string(),
             flannel_version => FLANNEL_VERSION, flannel_image => FLANNEL_IMAGE, cni_plugin_image => CNI_PLUGIN_IMAGE,
-            ifaces => ifaces(inv),
+            ifaces => ifaces(inv), iface_regexes => iface_regexes(inv),
         },
     )
     .map_err(|e| {
