@@ -18,6 +18,7 @@ mod pki_etcd;
 mod pki_store;
 mod pki_tls;
 mod plan;
+mod plan_finished;
 mod plan_ha;
 mod preflight;
 mod window;

@@ -1,0 +1,169 @@
+//! A finished cluster plans no change, and a host added to its inventory is the only one that
+//! changes. The facts of the finished nodes are fixtures (`debian-12-control-plane`,
+//! `debian-12-worker`: kubelet running, kubeadm's files and sockets, haproxy, helm); the files
+//! groundup itself writes are put in place from the plan, as a finished `apply` leaves them.
+
+use groundup::commands::plan::{build, PlanReport};
+use groundup::exec::Output;
+use groundup::facts::HostFacts;
+use groundup::inventory::Inventory;
+use groundup::plan::{phases, Action, Context, HostResult, Item};
+
+use crate::common::{fixture, inventory};
+use crate::plan::generated_pki;
+
+/// Three control planes behind the local load balancer and two workers, on the lab's addresses.
+fn cluster(extra_hosts: &str) -> Inventory {
+    let mut t = String::from(
+        "[cluster]\nname = \"done\"\nkubernetes_version = \"1.36.3\"\n\n[api]\nmode = \"local-lb\"\n\n\
+         [container_runtime]\nsource = \"os\"\n",
+    );
+    for (i, roles) in [
+        (21, "\"control-plane\", \"etcd\""),
+        (22, "\"control-plane\", \"etcd\""),
+        (23, "\"control-plane\", \"etcd\""),
+        (24, "\"worker\""),
+        (25, "\"worker\""),
+    ] {
+        t.push_str(&format!(
+            "\n[[hosts]]\nname = \"node-{i}\"\naddress = \"127.0.77.{i}\"\ninternal_address = \"10.77.0.{i}\"\nroles = [{roles}]\n"
+        ));
+    }
+    t.push_str(extra_hosts);
+    inventory(&t)
+}
+
+/// A fixture as host `name` with address `ip` (captured on lab-N at 10.77.0.1N).
+fn facts_of(fixture_name: &str, name: &str, ip: &str) -> HostFacts {
+    let raw = fixture(&format!("facts/{fixture_name}.txt"));
+    let was = groundup::facts::parse(&raw).hostname;
+    let n: u32 = was.trim_start_matches("lab-").parse().unwrap();
+    let raw = raw.replace(&format!("10.77.0.{}", 10 + n), ip).replace(
+        &format!("@@groundup-fact:hostname\n{was}\n"),
+        &format!("@@groundup-fact:hostname\n{name}\n"),
+    );
+    HostFacts {
+        facts: groundup::facts::parse(&raw),
+        clock_skew: Some(0.1),
+        raw: Output {
+            status: Some(0),
+            stdout: raw,
+            stderr: String::new(),
+            duration: Default::default(),
+        },
+    }
+}
+
+/// What a finished `apply` leaves: every file the plan writes, with that content.
+fn with_files_in_place(report: &PlanReport, host: &str, mut hf: HostFacts) -> HostFacts {
+    for p in &report.phases {
+        for h in p.hosts.iter().filter(|h| h.host == host) {
+            let HostResult::Planned(s) = &h.result else { continue };
+            for i in &s.items {
+                if let Item::Change(st) = i {
+                    match &st.action {
+                        Action::Write { path, content, .. } => {
+                            hf.facts.state.files.insert(path.clone(), content.sha256.clone());
+                        }
+                        Action::Upload { path, sha256, .. } => {
+                            hf.facts.state.artifacts.insert(path.clone(), sha256.clone());
+                        }
+                        Action::Script { .. } => {}
+                    }
+                }
+            }
+        }
+    }
+    hf
+}
+
+fn plan(inv: &Inventory, cx: &Context, gathered: Vec<HostFacts>) -> PlanReport {
+    let gathered: Vec<_> = gathered.into_iter().map(Ok).collect();
+    build(cx, &phases::until(None).unwrap(), &inv.hosts, &gathered).0
+}
+
+/// Changes per host in a plan.
+fn changes(r: &PlanReport, host: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &r.phases {
+        for h in p.hosts.iter().filter(|h| h.host == host) {
+            match &h.result {
+                HostResult::Planned(s) => out.extend(s.items.iter().filter_map(|i| match i {
+                    Item::Change(st) => Some(format!("{}: {}", p.phase, st.id)),
+                    _ => None,
+                })),
+                HostResult::Error { error } => out.push(format!("{}: cannot plan: {}", p.phase, error.message)),
+            }
+        }
+    }
+    out
+}
+
+/// The finished facts of every host of `inv` (made from the plan against the role fixtures).
+fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
+    let raw: Vec<HostFacts> = inv
+        .hosts
+        .iter()
+        .map(|h| {
+            let fx = if h.is_node() && !h.has(groundup::inventory::Role::ControlPlane) {
+                "debian-12-worker"
+            } else {
+                "debian-12-control-plane"
+            };
+            facts_of(fx, h.name.as_str(), &h.internal_address.unwrap().to_string())
+        })
+        .collect();
+    let first = plan(inv, cx, raw.clone());
+    inv.hosts
+        .iter()
+        .zip(raw)
+        .map(|(h, hf)| with_files_in_place(&first, h.name.as_str(), hf))
+        .collect()
+}
+
+#[test]
+fn the_plan_of_a_finished_cluster_is_all_unchanged() {
+    let inv = cluster("");
+    let certs = generated_pki(&inv);
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let r = plan(&inv, &cx, finished(&inv, &cx));
+    let text = groundup::plan::show::text(&r.phases, false);
+    assert_eq!((r.counts.changed, r.counts.failed), (0, 0), "{text}");
+    // Every phase had something to say about every host it covers, and said "unchanged".
+    assert!(r.counts.unchanged > 5 * 15, "{}", r.counts);
+    for want in [
+        "= kubeadm init: initialised (kube-apiserver manifest and kubelet.conf present)",
+        "= kubeadm join: already a node (kubelet.conf present)",
+        "= haproxy: active with the current configuration",
+        "= /etc/kubernetes/groundup/kube-flannel.yml: content is current",
+    ] {
+        assert!(text.contains(want), "`{want}` missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes() {
+    let base = cluster("");
+    let certs = generated_pki(&base);
+    let cx = Context::with_certs(&base, Some(certs.path())).unwrap();
+    let mut facts = finished(&base, &cx);
+
+    let grown = cluster("\n[[hosts]]\nname = \"node-26\"\naddress = \"127.0.77.26\"\ninternal_address = \"10.77.0.26\"\nroles = [\"worker\"]\n");
+    // Workers carry no certificates, so the PKI made for the smaller cluster still fits.
+    let cx = Context::with_certs(&grown, Some(certs.path())).unwrap();
+    facts.push(facts_of("debian-12", "node-26", "10.77.0.26"));
+    let r = plan(&grown, &cx, facts);
+    for h in &base.hosts {
+        assert_eq!(changes(&r, h.name.as_str()), Vec::<String>::new(), "{}", h.name);
+    }
+    let new = changes(&r, "node-26");
+    assert!(!new.iter().any(|c| c.contains("cannot plan")), "{new:#?}");
+    for want in [
+        "prepare-os: modules-file",
+        "api-endpoint: haproxy-config",
+        "kubeadm-config: kubeadm-config",
+        "workers-join: kubeadm-join",
+    ] {
+        assert!(new.iter().any(|c| c == want), "`{want}` not in {new:#?}");
+    }
+}
