@@ -166,6 +166,10 @@ pub struct ApplyArgs {
     /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
+    /// After the last phase, how long to wait for every node Ready and flannel and CoreDNS
+    /// running (seconds; 0: do not wait). Image pulls on slow networks take minutes.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub ready_timeout: u64,
 }
 
 #[derive(Debug, Args)]

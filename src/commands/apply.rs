@@ -60,6 +60,21 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
     .await;
     notes.append(&mut outcome.notes);
     outcome.notes = notes;
+    // Done means checked: the whole run finished, so wait for the cluster to be up.
+    let last = crate::plan::phases::ALL.last().map(|p| p.name());
+    if outcome.exit_code == crate::exit::OK && args.ready_timeout > 0 && phases.last().map(|p| p.name()) == last {
+        let timeout = std::time::Duration::from_secs(args.ready_timeout);
+        outcome.ready = engine::ready::wait(
+            &run.transport,
+            &run.inventory,
+            timeout,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        if outcome.ready.as_ref().is_some_and(|r| !r.ok) {
+            outcome.exit_code = crate::exit::FAILED;
+        }
+    }
     let log = run.log_path.clone();
     run.finish().await;
     match args.common.output {
@@ -67,7 +82,14 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
             "{}",
             serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
         ),
-        OutputFormat::Text => print!("{}", render_text(&outcome, &log.display().to_string())),
+        OutputFormat::Text => print!(
+            "{}",
+            render_text(
+                &outcome,
+                &log.display().to_string(),
+                &args.common.inventory.display().to_string()
+            )
+        ),
     }
     Ok(outcome.exit_code)
 }
@@ -96,7 +118,7 @@ fn run_id() -> String {
     )
 }
 
-pub fn render_text(o: &Outcome, log: &str) -> String {
+pub fn render_text(o: &Outcome, log: &str, inventory: &str) -> String {
     let mut s = String::new();
     for n in &o.notes {
         let _ = writeln!(s, "note: {n}");
@@ -138,6 +160,37 @@ pub fn render_text(o: &Outcome, log: &str) -> String {
             s,
             "to continue after fixing the cause: groundup apply --resume (same inventory); journal: {}",
             o.journal
+        );
+    }
+    if let Some(r) = &o.ready {
+        if r.ok {
+            let _ = writeln!(
+                s,
+                "cluster up ({} s): {} nodes Ready, flannel {}/{}, CoreDNS {}/{}",
+                r.waited_secs,
+                r.probe.nodes.len(),
+                r.probe.flannel.0,
+                r.probe.flannel.1,
+                r.probe.coredns.0,
+                r.probe.coredns.1
+            );
+        } else {
+            let _ = writeln!(s, "NOT READY after {} s (asked {}):", r.waited_secs, r.asked);
+            for m in &r.missing {
+                let _ = writeln!(s, "  - {m}");
+            }
+            let _ = writeln!(
+                s,
+                "  hint: on {}: `kubectl --kubeconfig /etc/kubernetes/admin.conf get pods -A` and `journalctl -u kubelet`; \
+                 `groundup apply` again waits again (--ready-timeout)",
+                r.asked
+            );
+        }
+        s.push_str(&engine::ready::table(&r.probe));
+        let _ = writeln!(
+            s,
+            "kubeconfig: `groundup kubeconfig -i {} --out admin.conf` (or --merge); on {}: /etc/kubernetes/admin.conf",
+            inventory, r.asked
         );
     }
     let _ = writeln!(s, "log: {log}");

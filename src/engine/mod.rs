@@ -8,6 +8,7 @@
 //! Sends events; never prints.
 
 pub mod journal;
+pub mod ready;
 mod run;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub struct Outcome {
     pub nothing_changed: bool,
     pub notes: Vec<String>,
     pub journal: String,
+    /// The cluster as the first control plane sees it after the last phase (when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ready::Ready>,
     pub exit_code: u8,
 }
 
@@ -381,6 +385,7 @@ fn finish(
         nothing_changed,
         notes,
         journal: opts.journal_path.display().to_string(),
+        ready: None,
         exit_code,
     }
 }

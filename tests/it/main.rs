@@ -21,4 +21,5 @@ mod plan;
 mod plan_finished;
 mod plan_ha;
 mod preflight;
+mod ready;
 mod window;
