@@ -39,6 +39,21 @@ pub struct NodeSettings {
     pub firewall: FirewallPolicy,
     /// The helm version for the first control plane (`v3.19.0`); `None` when `[helm] install = false`.
     pub helm: Option<String>,
+    /// `[[helm.releases]]`, installed after the nodes are Ready.
+    pub releases: Vec<HelmRelease>,
+}
+
+/// A helm chart at a pinned version, with an optional values file (read here, sent as a secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct HelmRelease {
+    pub name: String,
+    /// A chart name in `repo`, an `oci://` reference, or `repo/chart` of a repository helm knows.
+    pub chart: String,
+    pub version: String,
+    pub repo: Option<String>,
+    pub namespace: String,
+    /// Absolute path of the values file on this machine.
+    pub values: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -147,6 +162,8 @@ pub struct Cluster {
     pub encrypt_secrets: bool,
     /// The API server's audit log under /var/log/kubernetes/audit. Default on.
     pub audit_log: bool,
+    /// Namespaces created once the cluster is up.
+    pub namespaces: Vec<String>,
 }
 
 /// How clients reach the API servers.

@@ -62,6 +62,20 @@ pub struct RawProxy {
 pub struct RawHelm {
     pub version: Option<S<String>>,
     pub install: Option<S<bool>>,
+    #[serde(default)]
+    pub releases: Vec<S<RawRelease>>,
+}
+
+/// `[[helm.releases]]`: a chart installed once the nodes are Ready.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelease {
+    pub name: S<String>,
+    pub chart: S<String>,
+    pub version: S<String>,
+    pub repo: Option<S<String>>,
+    pub namespace: Option<S<String>>,
+    pub values: Option<S<String>>,
 }
 
 /// `[api]`: how clients reach the API servers (one control plane, a VIP, a local LB, an external LB).
@@ -103,6 +117,7 @@ pub struct RawCluster {
     pub control_plane_endpoint: Option<S<String>>,
     pub encrypt_secrets: Option<S<bool>>,
     pub audit_log: Option<S<bool>>,
+    pub namespaces: Option<Vec<S<String>>>,
 }
 
 /// SSH settings; the `[ssh]` table gives defaults, and the same keys on a host override them.

@@ -244,3 +244,90 @@ fn external_and_single_endpoints_put_nothing_on_the_hosts() {
         assert!(text.contains(why), "{name}");
     }
 }
+
+#[test]
+fn namespaces_and_helm_releases_come_after_the_nodes_are_ready_and_only_when_missing() {
+    use groundup::facts::state::{ClusterState, Release};
+    let inv = load("ha-local-lb.toml");
+    let certs = generated_pki(&inv);
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let plan_with = |cluster: Option<ClusterState>, values_sha: Option<String>| {
+        let gathered: Vec<_> = inv
+            .hosts
+            .iter()
+            .map(|_| {
+                let mut hf = host_facts("debian-12-prepared", 0.1);
+                hf.facts.state.cluster = cluster.clone();
+                if let Some(s) = &values_sha {
+                    hf.facts.state.files.insert(
+                        "/etc/kubernetes/groundup/helm/ingress-nginx.ingress-nginx.values.yaml".into(),
+                        s.clone(),
+                    );
+                }
+                Ok(hf)
+            })
+            .collect();
+        build(&cx, &phases::until(Some("addons")).unwrap(), &inv.hosts, &gathered).0
+    };
+    let items = |r: &PlanReport| -> Vec<(bool, String, String)> {
+        let p = r.phases.iter().find(|p| p.phase == "addons").unwrap();
+        let h = p.hosts.iter().find(|h| h.host == "master-1").unwrap();
+        let HostResult::Planned(s) = &h.result else {
+            panic!("{:?}", h.result)
+        };
+        s.items
+            .iter()
+            .map(|i| match i {
+                Item::Change(st) => match &st.action {
+                    Action::Script { script } => (true, st.title.clone(), script.clone()),
+                    Action::Write { path, content, mode } => {
+                        assert!(content.secret && *mode == 0o600, "values files may hold passwords");
+                        (true, format!("write {path}"), content.sha256.clone())
+                    }
+                    a => panic!("{a:?}"),
+                },
+                Item::Unchanged { what, why } => (false, what.clone(), why.clone()),
+            })
+            .collect()
+    };
+
+    // A fresh cluster: everything is planned; helm waits for Ready nodes first.
+    let fresh = plan_with(None, None);
+    let got = items(&fresh);
+    assert_eq!(got.iter().filter(|i| i.0).count(), 3, "{got:#?}");
+    assert_eq!(got[0].1, "create namespace fiware");
+    let values_sha = got[1].2.clone();
+    let (_, title, body) = &got[2];
+    assert_eq!(
+        title,
+        "/usr/local/bin/helm upgrade --install ingress-nginx ingress-nginx --version 4.14.1 --namespace ingress-nginx \
+         --create-namespace --repo https://kubernetes.github.io/ingress-nginx \
+         --values /etc/kubernetes/groundup/helm/ingress-nginx.ingress-nginx.values.yaml --wait --timeout 10m"
+    );
+    let wait = body
+        .find("wait --for=condition=Ready nodes --all")
+        .expect("waits for Ready nodes");
+    assert!(wait < body.find("helm upgrade").unwrap());
+    let text = groundup::plan::show::text(&fresh.phases, true);
+    assert!(
+        !text.contains("ClusterFirstWithHostNet"),
+        "the values file is not shown"
+    );
+
+    // The cluster has them: nothing to do. Another chart version: only the release changes.
+    let deployed = |version: &str| ClusterState {
+        namespaces: vec!["default".into(), "fiware".into(), "ingress-nginx".into()],
+        releases: vec![Release {
+            name: "ingress-nginx".into(),
+            namespace: "ingress-nginx".into(),
+            chart: format!("ingress-nginx-{version}"),
+            status: "deployed".into(),
+        }],
+    };
+    let done = plan_with(Some(deployed("4.14.1")), Some(values_sha.clone()));
+    assert!(items(&done).iter().all(|i| !i.0), "{:#?}", items(&done));
+    let older = plan_with(Some(deployed("4.13.5")), Some(values_sha));
+    let changed: Vec<String> = items(&older).into_iter().filter(|i| i.0).map(|i| i.1).collect();
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].contains("--version 4.14.1"));
+}

@@ -107,3 +107,25 @@ async fn the_wait_asks_the_first_control_plane_until_the_cluster_is_up_or_time_i
     assert_eq!(r.missing.len(), 4);
     assert!(t.asked.lock().unwrap().len() >= 2, "asked again before giving up");
 }
+
+#[test]
+fn the_cluster_facts_of_an_initialised_control_plane_list_namespaces_and_releases() {
+    // `kubectl get namespaces -o name` and `helm list -A -o json` as they print.
+    let raw = "@@groundup-fact:cluster\nnamespace/default\nnamespace/fiware\nnamespace/kube-system\n@@releases\n\
+               [{\"name\":\"ingress-nginx\",\"namespace\":\"ingress-nginx\",\"revision\":\"1\",\
+               \"updated\":\"2026-11-24 09:31:02.417 +0000 UTC\",\"status\":\"deployed\",\
+               \"chart\":\"ingress-nginx-4.14.1\",\"app_version\":\"1.14.1\"}]\n";
+    let f = groundup::facts::parse(raw);
+    let c = f.state.cluster.expect("cluster section");
+    assert_eq!(c.namespaces, ["default", "fiware", "kube-system"]);
+    assert_eq!(c.releases.len(), 1);
+    assert_eq!(
+        (c.releases[0].chart.as_str(), c.releases[0].status.as_str()),
+        ("ingress-nginx-4.14.1", "deployed")
+    );
+    // Elsewhere (or before init) the section is empty: nothing known, not "no namespaces".
+    assert!(groundup::facts::parse("@@groundup-fact:cluster\n")
+        .state
+        .cluster
+        .is_none());
+}

@@ -88,6 +88,23 @@ pub(super) fn cluster(cx: &mut Ctx, raw: &S<RawCluster>) -> Option<Cluster> {
         etcd: EtcdTopology::Stacked,
         encrypt_secrets: c.encrypt_secrets.as_ref().is_none_or(|b| *b.get_ref()),
         audit_log: c.audit_log.as_ref().is_none_or(|b| *b.get_ref()),
+        namespaces: c
+            .namespaces
+            .iter()
+            .flatten()
+            .filter_map(|n| match ClusterName::new(n.get_ref()) {
+                Ok(_) => Some(n.get_ref().clone()),
+                Err(why) => {
+                    cx.err(
+                        n.span(),
+                        format!("namespace `{}` {why}", n.get_ref()),
+                        "not a namespace name",
+                        Some("one lowercase DNS label such as `apps`".into()),
+                    );
+                    None
+                }
+            })
+            .collect(),
     })
 }
 

@@ -35,6 +35,31 @@ pub(super) fn node(cx: &mut Ctx, raw: &RawInventory) -> NodeSettings {
         }
         if h.install.as_ref().is_some_and(|i| !*i.get_ref()) {
             out.helm = None;
+            if let Some(r) = h.releases.first() {
+                cx.err(
+                    r.span(),
+                    "helm releases need helm, but [helm] install = false",
+                    "this release",
+                    Some("remove `install = false`, or the releases".into()),
+                );
+            }
+        }
+        for r in &h.releases {
+            if let Some(rel) = release(cx, r) {
+                if out
+                    .releases
+                    .iter()
+                    .any(|o: &HelmRelease| o.name == rel.name && o.namespace == rel.namespace)
+                {
+                    cx.err(
+                        r.get_ref().name.span(),
+                        format!("release `{}` is listed twice", rel.name),
+                        "again",
+                        None,
+                    );
+                }
+                out.releases.push(rel);
+            }
         }
     }
     if let Some(rt) = &raw.container_runtime {
@@ -162,4 +187,65 @@ pub(super) fn node(cx: &mut Ctx, raw: &RawInventory) -> NodeSettings {
         }
     }
     out
+}
+
+fn release(cx: &mut Ctx, raw: &S<super::super::raw::RawRelease>) -> Option<HelmRelease> {
+    let r = raw.get_ref();
+    let mut ok = true;
+    for (key, v) in [
+        ("name", &r.name),
+        ("namespace", r.namespace.as_ref().unwrap_or(&r.name)),
+    ] {
+        if let Err(why) = ClusterName::new(v.get_ref()) {
+            cx.err(
+                v.span(),
+                format!("release {key} `{}` {why}", v.get_ref()),
+                "not a DNS label",
+                None,
+            );
+            ok = false;
+        }
+    }
+    let v = r.version.get_ref().trim();
+    if v.is_empty() || v == "latest" || v.contains(['*', '^', '~', '>', '<', ' ']) {
+        cx.err(
+            r.version.span(),
+            format!("chart version `{v}` is not pinned"),
+            "not an exact version",
+            Some("pin the exact chart version, e.g. \"4.13.3\" (`helm search repo <chart> --versions`)".into()),
+        );
+        ok = false;
+    }
+    if r.chart.get_ref().trim().is_empty() {
+        cx.err(
+            r.chart.span(),
+            "the chart is empty",
+            "here",
+            Some("a chart name with `repo`, or an oci:// reference".into()),
+        );
+        ok = false;
+    }
+    let values = r.values.as_ref().map(|p| (cx.path(p.get_ref()), p.span()));
+    if let Some((path, span)) = &values {
+        if !path.is_file() {
+            cx.err(
+                span.clone(),
+                format!("values file `{}` does not exist", path.display()),
+                "not found",
+                Some("paths are relative to the inventory file".into()),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| HelmRelease {
+        name: r.name.get_ref().clone(),
+        chart: r.chart.get_ref().trim().to_string(),
+        version: v.to_string(),
+        repo: r.repo.as_ref().map(|x| x.get_ref().clone()),
+        namespace: r
+            .namespace
+            .as_ref()
+            .map_or_else(|| "default".into(), |n| n.get_ref().clone()),
+        values: values.map(|(p, _)| p),
+    })
 }

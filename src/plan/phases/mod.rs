@@ -2,6 +2,7 @@
 //! line in [`ALL`]. Shared planning helpers (managed files, artifacts, package installs) live here
 //! so every phase decides "changed or not" the same way.
 
+pub mod addons;
 pub mod api_endpoint;
 mod container_runtime;
 mod etcd;
@@ -43,6 +44,7 @@ pub const ALL: &[&dyn Phase] = &[
     &kubeadm_run::ControlPlaneJoin,
     &api_endpoint::KubeVip,
     &kubeadm_run::WorkersJoin,
+    &addons::Addons,
 ];
 
 pub fn names() -> Vec<&'static str> {

@@ -1,0 +1,134 @@
+//! Phase `addons`: the inventory's namespaces (`[cluster] namespaces`) and helm releases
+//! (`[[helm.releases]]`: chart, pinned version, optional values file), from the first control
+//! plane once the nodes are Ready. What exists is read from the cluster (facts section
+//! `cluster`): a namespace that exists, and a release deployed at the same chart version with
+//! the same values file, are left alone. Values files may hold passwords: 0600, never shown.
+
+use crate::facts::HostFacts;
+use crate::inventory::{HelmRelease, Host, Role};
+use crate::paths;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+
+use super::file;
+use super::kubeadm_config::first_control_plane;
+
+pub struct Addons;
+
+const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+
+/// Where a release's values file goes on the first control plane.
+pub fn values_path(r: &HelmRelease) -> String {
+    format!(
+        "{}/helm/{}.{}.values.yaml",
+        paths::GROUNDUP_KUBE_DIR,
+        r.namespace,
+        r.name
+    )
+}
+
+/// The `helm upgrade --install` of a release (no secrets: values travel in a file).
+pub fn helm_command(r: &HelmRelease) -> String {
+    let mut c = format!(
+        "{} upgrade --install {} {} --version {} --namespace {} --create-namespace",
+        paths::HELM,
+        r.name,
+        r.chart,
+        r.version,
+        r.namespace
+    );
+    if let Some(repo) = &r.repo {
+        c.push_str(&format!(" --repo {repo}"));
+    }
+    if r.values.is_some() {
+        c.push_str(&format!(" --values {}", values_path(r)));
+    }
+    c.push_str(" --wait --timeout 10m --kubeconfig /etc/kubernetes/admin.conf");
+    c
+}
+
+/// `<chart>-<version>` as `helm list` reports it (the chart's own name, without repo or oci path).
+fn listed_chart(r: &HelmRelease) -> String {
+    let name = r.chart.rsplit('/').next().unwrap_or(&r.chart);
+    format!("{name}-{}", r.version)
+}
+
+impl Phase for Addons {
+    fn name(&self) -> &'static str {
+        "addons"
+    }
+    fn applies(&self, host: &Host) -> bool {
+        host.has(Role::ControlPlane)
+    }
+    fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let mut hs = HostSteps::default();
+        let (namespaces, releases) = (&cx.inv.cluster.namespaces, &cx.inv.node.releases);
+        if first_control_plane(cx.inv).is_none_or(|f| f.name != host.name) {
+            hs.unchanged("add-ons", "installed from the first control plane");
+            return Ok(hs);
+        }
+        if namespaces.is_empty() && releases.is_empty() {
+            hs.unchanged("add-ons", "no namespaces or helm releases in the inventory");
+            return Ok(hs);
+        }
+        // Before init the cluster is not there to ask: everything is planned.
+        let state = hf.facts.state.cluster.clone().unwrap_or_default();
+        for ns in namespaces {
+            if state.namespaces.contains(ns) {
+                hs.unchanged(format!("namespace {ns}"), "exists");
+            } else {
+                hs.change(Step::script(
+                    &format!("namespace-{ns}"),
+                    format!("create namespace {ns}"),
+                    format!("{KUBECTL} create namespace {ns} --dry-run=client -o yaml | {KUBECTL} apply -f -"),
+                ));
+            }
+        }
+        for r in releases {
+            let values_changed = match &r.values {
+                Some(local) => {
+                    let text = std::fs::read_to_string(local).map_err(|e| {
+                        PlanError::new(
+                            format!("cannot read values file `{}`: {e}", local.display()),
+                            "fix the path in [[helm.releases]] (relative to the inventory)",
+                        )
+                    })?;
+                    file(
+                        &mut hs,
+                        &hf.facts,
+                        &format!("helm-values-{}", r.name),
+                        &values_path(r),
+                        0o600,
+                        Content::secret(text),
+                    )
+                }
+                None => false,
+            };
+            let deployed = state.releases.iter().any(|d| {
+                d.name == r.name && d.namespace == r.namespace && d.chart == listed_chart(r) && d.status == "deployed"
+            });
+            if deployed && !values_changed {
+                hs.unchanged(
+                    format!("helm release {}/{}", r.namespace, r.name),
+                    format!("{} deployed", listed_chart(r)),
+                );
+                continue;
+            }
+            let cmd = helm_command(r);
+            hs.change(
+                Step::script(
+                    &format!("helm-release-{}", r.name),
+                    cmd.replace(" --kubeconfig /etc/kubernetes/admin.conf", ""),
+                    format!(
+                        "# charts are installed once every node is Ready\n\
+                         {KUBECTL} wait --for=condition=Ready nodes --all --timeout=600s\n{cmd}"
+                    ),
+                )
+                .with_hint(format!(
+                    "see `helm status {} -n {}` and the pods of namespace {} on {}",
+                    r.name, r.namespace, r.namespace, host.name
+                )),
+            );
+        }
+        Ok(hs)
+    }
+}
