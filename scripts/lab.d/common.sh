@@ -153,11 +153,15 @@ relay_ssh() {
 }
 
 # wait_ssh LO NAME KNOWN_HOSTS SECONDS   bounded wait until root can log in at LO:2200 with strict host keys
+# ssh_ok LO KNOWN_HOSTS   one strict-host-key login attempt as root at LO:2200
+ssh_ok() {
+  ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
+    -o UserKnownHostsFile="$2" -o StrictHostKeyChecking=yes "root@$1" true 2>/dev/null
+}
 wait_ssh() {
   local lo=$1 name=$2 kh=$3 secs=$4 t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$secs" ]; do
-    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
-        -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
+    if ssh_ok "$lo" "$kh"; then
       log "$name: ssh ready at $lo:2200"; return 0
     fi
     sleep 0.5

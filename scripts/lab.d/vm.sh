@@ -125,8 +125,7 @@ vm_wait() {
       log "$name: QEMU had exited (a reboot); booting it again"
       vm_boot "$name" "$addr" "$i" "$accel"
     fi
-    if ssh -q -p 2200 -i "$LAB_DIR/ssh/id_ed25519" -o BatchMode=yes -o ConnectTimeout=3 \
-        -o UserKnownHostsFile="$LAB_DIR/known_hosts.vm" -o StrictHostKeyChecking=yes "root@$lo" true 2>/dev/null; then
+    if ssh_ok "$lo" "$LAB_DIR/known_hosts.vm"; then
       log "$name: ssh ready at $lo:2200"; return 0
     fi
     sleep 1

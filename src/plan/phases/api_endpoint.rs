@@ -103,6 +103,20 @@ pub fn kube_vip_manifest(
     .map_err(|e| bug("kube-vip.yaml", e))
 }
 
+/// Plans kube-vip's static pod (0600, like kubeadm's own manifests).
+fn kube_vip_file(
+    hs: &mut HostSteps,
+    cx: &Context,
+    host: &Host,
+    hf: &HostFacts,
+    bootstrap: bool,
+) -> Result<(), PlanError> {
+    let text = kube_vip_manifest(cx, host, Some(hf), bootstrap)?;
+    let id = if bootstrap { "kube-vip-bootstrap" } else { "kube-vip" };
+    file(hs, &hf.facts, id, paths::KUBE_VIP_MANIFEST, 0o600, Content::new(text));
+    Ok(())
+}
+
 fn is_first(cx: &Context, host: &Host) -> bool {
     first_control_plane(cx.inv).is_some_and(|f| f.name == host.name)
 }
@@ -128,25 +142,9 @@ impl Phase for ApiEndpoint {
             }
             ApiMode::Vip { .. } if host.has(Role::ControlPlane) => {
                 if is_member(hf) {
-                    let text = kube_vip_manifest(cx, host, Some(hf), false)?;
-                    file(
-                        &mut hs,
-                        &hf.facts,
-                        "kube-vip",
-                        paths::KUBE_VIP_MANIFEST,
-                        0o600,
-                        Content::new(text),
-                    );
+                    kube_vip_file(&mut hs, cx, host, hf, false)?;
                 } else if is_first(cx, host) {
-                    let text = kube_vip_manifest(cx, host, Some(hf), true)?;
-                    file(
-                        &mut hs,
-                        &hf.facts,
-                        "kube-vip-bootstrap",
-                        paths::KUBE_VIP_MANIFEST,
-                        0o600,
-                        Content::new(text),
-                    );
+                    kube_vip_file(&mut hs, cx, host, hf, true)?;
                 } else {
                     hs.unchanged(
                         paths::KUBE_VIP_MANIFEST,
@@ -175,16 +173,8 @@ impl Phase for KubeVip {
             hs.unchanged("kube-vip", "not used ([api] mode is not \"vip\")");
             return Ok(hs);
         }
-        let text = kube_vip_manifest(cx, host, Some(hf), false)?;
         // In a plan of a fresh cluster the host has not joined yet: the manifest comes after.
-        file(
-            &mut hs,
-            &hf.facts,
-            "kube-vip",
-            paths::KUBE_VIP_MANIFEST,
-            0o600,
-            Content::new(text),
-        );
+        kube_vip_file(&mut hs, cx, host, hf, false)?;
         Ok(hs)
     }
 }
