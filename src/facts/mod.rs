@@ -2,6 +2,7 @@
 //! parsers that turn each section of its output into typed values; tested on captured output per
 //! distribution (tests/fixtures/facts/). Reads only; never changes a host.
 
+mod cluster;
 mod network;
 mod os;
 mod packages;

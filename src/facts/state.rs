@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::paths;
 
+pub use super::cluster::{ClusterState, Release};
+
 /// The kernel modules Kubernetes nodes need (overlayfs for containerd, br_netfilter for flannel).
 pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
 /// The sysctls groundup sets, as `/proc/sys` paths relative names.
@@ -85,17 +87,7 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ),
         ("marker", format!("cat {}", paths::MARKER)),
         ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
-        // Only on an initialised control plane: its namespaces and helm releases (read-only).
-        (
-            "cluster",
-            format!(
-                "if [ -f {m} ] && [ -f {a} ]; then KUBECONFIG={a} kubectl get namespaces -o name --request-timeout=5s \
-                 && echo @@releases && KUBECONFIG={a} {h} list -A -o json; fi",
-                m = paths::APISERVER_MANIFEST,
-                a = paths::ADMIN_CONF,
-                h = paths::HELM
-            ),
-        ),
+        ("cluster", super::cluster::query()),
     ]
 }
 
@@ -124,34 +116,6 @@ pub struct State {
     pub helm: Option<String>,
     /// What an initialised control plane's API says; `None` elsewhere or when it did not answer.
     pub cluster: Option<ClusterState>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ClusterState {
-    pub namespaces: Vec<String>,
-    pub releases: Vec<Release>,
-}
-
-/// One entry of `helm list -A -o json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Release {
-    pub name: String,
-    pub namespace: String,
-    /// `<chart>-<version>`
-    pub chart: String,
-    pub status: String,
-}
-
-fn parse_cluster(text: &str) -> Option<ClusterState> {
-    let (ns, rel) = text.split_once("@@releases\n")?;
-    Some(ClusterState {
-        namespaces: ns
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("namespace/"))
-            .map(String::from)
-            .collect(),
-        releases: serde_json::from_str(rel.trim()).unwrap_or_default(),
-    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -211,7 +175,7 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
         dnf_proxy: Some(get("dnf-proxy").trim().to_string()).filter(|s| s.len() == 64),
         marker: Some(get("marker").trim().to_string()).filter(|s| !s.is_empty()),
         helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
-        cluster: parse_cluster(&get("cluster")),
+        cluster: super::cluster::parse(&get("cluster")),
     }
 }
 

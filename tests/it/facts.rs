@@ -132,3 +132,75 @@ fn the_facts_script_is_one_script_with_a_marker_per_section() {
     );
     assert!(root().join("tests/fixtures/facts/debian-12.txt").exists());
 }
+
+/// The `cluster` section's shell, run by bash against stand-in `kubectl` and `helm` that answer as
+/// the real ones print and record their arguments: the jsonpath arrives as one argument, only the
+/// Secret's name and expiry are asked for, and a query that fails makes the section unknown.
+#[test]
+fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (manifest, admin, helm) = (d.join("kube-apiserver.yaml"), d.join("admin.conf"), d.join("helm"));
+    let stub = |name: &str, body: &str| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            format!("#!/bin/bash\nprintf '%s\\n' \"$@\" >> {}/args\n{body}", d.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    stub(
+        "kubectl",
+        "case \"$*\" in\n\
+         *namespaces*) printf 'namespace/default\\nnamespace/kube-system\\n';;\n\
+         *nodes*) [ -f \"$(dirname \"$0\")/down\" ] && exit 1; printf 'node/cp-1\\n';;\n\
+         *secrets*) printf 'bootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\\n';;\n\
+         esac\n",
+    );
+    stub("helm", "echo '[]'\n");
+    let (_, cmd) = groundup::facts::state::sections()
+        .into_iter()
+        .find(|(n, _)| *n == "cluster")
+        .unwrap();
+    let cmd = cmd
+        .replace(groundup::paths::APISERVER_MANIFEST, manifest.to_str().unwrap())
+        .replace(groundup::paths::ADMIN_CONF, admin.to_str().unwrap())
+        .replace(groundup::paths::HELM, helm.to_str().unwrap());
+    let run = || {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "echo @@groundup-fact:cluster; {{ {cmd}; }} 2>/dev/null || true"
+            ))
+            .env("PATH", format!("{}:/usr/bin:/bin", d.display()))
+            .output()
+            .unwrap();
+        facts::parse(&String::from_utf8(out.stdout).unwrap()).state.cluster
+    };
+    assert!(run().is_none(), "not a control plane: nothing asked");
+    assert!(!d.join("args").exists());
+
+    std::fs::write(&manifest, "").unwrap();
+    std::fs::write(&admin, "").unwrap();
+    let c = run().expect("every query answered");
+    assert_eq!((c.namespaces.len(), c.nodes.as_slice()), (2, &["cp-1".to_string()][..]));
+    assert_eq!(c.tokens.get("abcdef"), Some(&Some(1_795_599_000)));
+    let args = std::fs::read_to_string(d.join("args")).unwrap();
+    assert!(
+        args.lines()
+            .any(|l| l == "jsonpath={range .items[*]}{.metadata.name} {.data.expiration}{\"\\n\"}{end}"),
+        "{args}"
+    );
+    assert!(args.contains("type=bootstrap.kubernetes.io/token") && !args.contains("token-secret"));
+    assert!(
+        args.lines().all(|l| !["apply", "create", "delete"].contains(&l)),
+        "read-only: {args}"
+    );
+
+    std::fs::write(d.join("down"), "").unwrap();
+    assert!(
+        run().is_none(),
+        "a query that failed: the cluster is unknown, not empty"
+    );
+}

@@ -1,10 +1,12 @@
 //! A finished cluster plans no change, and a host added to its inventory is the only one that
-//! changes. The facts of the finished nodes are fixtures (`debian-12-control-plane`,
+//! changes, but for the first control plane renewing the expired bootstrap token it joins with.
+//! The facts of the finished nodes are fixtures (`debian-12-control-plane`,
 //! `debian-12-worker`: kubelet running, kubeadm's files and sockets, haproxy, helm); the files
 //! groundup itself writes are put in place from the plan, as a finished `apply` leaves them.
 
 use groundup::commands::plan::{build, PlanReport};
 use groundup::exec::Output;
+use groundup::facts::state::ClusterState;
 use groundup::facts::HostFacts;
 use groundup::inventory::Inventory;
 use groundup::plan::{phases, Action, Context, HostResult, Item};
@@ -99,6 +101,21 @@ fn changes(r: &PlanReport, host: &str) -> Vec<String> {
     out
 }
 
+/// What the first control plane's API says of a cluster made days ago: every inventory node has
+/// joined, and the token kubeadm init made has expired and been deleted.
+fn api_of(inv: &Inventory) -> ClusterState {
+    ClusterState {
+        namespaces: vec!["default".into(), "kube-system".into()],
+        nodes: inv
+            .hosts
+            .iter()
+            .filter(|h| h.is_node())
+            .map(|h| h.name.to_string())
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// The finished facts of every host of `inv` (made from the plan against the role fixtures).
 fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
     let raw: Vec<HostFacts> = inv
@@ -114,11 +131,14 @@ fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
         })
         .collect();
     let first = plan(inv, cx, raw.clone());
-    inv.hosts
+    let mut done: Vec<HostFacts> = inv
+        .hosts
         .iter()
         .zip(raw)
         .map(|(h, hf)| with_files_in_place(&first, h.name.as_str(), hf))
-        .collect()
+        .collect();
+    done[0].facts.state.cluster = Some(api_of(inv));
+    done
 }
 
 #[test]
@@ -136,13 +156,14 @@ fn the_plan_of_a_finished_cluster_is_all_unchanged() {
         "= kubeadm join: already a node (kubelet.conf present)",
         "= haproxy: active with the current configuration",
         "= /etc/kubernetes/groundup/kube-flannel.yml: content is current",
+        "= bootstrap token: every node of the inventory has joined",
     ] {
         assert!(text.contains(want), "`{want}` missing:\n{text}");
     }
 }
 
 #[test]
-fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes() {
+fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes_but_for_the_token_renewal() {
     let base = cluster("");
     let certs = generated_pki(&base);
     let cx = Context::with_certs(&base, Some(certs.path())).unwrap();
@@ -152,8 +173,10 @@ fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes() {
     // Workers carry no certificates, so the PKI made for the smaller cluster still fits.
     let cx = Context::with_certs(&grown, Some(certs.path())).unwrap();
     facts.push(facts_of("debian-12", "node-26", "10.77.0.26"));
-    let r = plan(&grown, &cx, facts);
-    for h in &base.hosts {
+    let r = plan(&grown, &cx, facts.clone());
+    // Its join needs the bootstrap token again: kubeadm init's expired a day after it was made.
+    assert_eq!(changes(&r, "node-21"), ["join-token: bootstrap-token"]);
+    for h in base.hosts.iter().skip(1) {
         assert_eq!(changes(&r, h.name.as_str()), Vec::<String>::new(), "{}", h.name);
     }
     let new = changes(&r, "node-26");
@@ -165,5 +188,28 @@ fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes() {
         "workers-join: kubeadm-join",
     ] {
         assert!(new.iter().any(|c| c == want), "`{want}` not in {new:#?}");
+    }
+
+    // The renewal: the secret part stays in the file on the host, never on a command line.
+    let text = groundup::plan::show::text(&r.phases, false);
+    let token = std::fs::read_to_string(certs.path().join("bootstrap-token")).unwrap();
+    let (id, secret) = token.trim().split_once('.').unwrap();
+    assert!(!text.contains(secret), "the token's secret part is shown:\n{text}");
+    for want in [
+        format!("renew bootstrap token {id}.**************** for 24 h: node-26 must join and it is gone"),
+        format!("kubeadm token delete {id} >/dev/null 2>&1 || true"),
+        "kubeadm token create --config /etc/kubernetes/groundup/init.yaml >/dev/null".to_string(),
+    ] {
+        assert!(text.contains(&want), "`{want}` missing:\n{text}");
+    }
+
+    // Still valid for long enough, or about to expire: left alone, or renewed.
+    let now = facts[0].facts.clock.unwrap() as i64;
+    for (left, renewed) in [(20 * 3600, false), (30 * 60, true), (-60, true)] {
+        let mut f = facts.clone();
+        let api = f[0].facts.state.cluster.as_mut().unwrap();
+        api.tokens.insert(id.to_string(), Some(now + left));
+        let r = plan(&grown, &cx, f);
+        assert_eq!(changes(&r, "node-21").len(), usize::from(renewed), "{left} s left");
     }
 }

@@ -323,6 +323,7 @@ fn namespaces_and_helm_releases_come_after_the_nodes_are_ready_and_only_when_mis
             chart: format!("ingress-nginx-{version}"),
             status: "deployed".into(),
         }],
+        ..Default::default()
     };
     let done = plan_with(Some(deployed("4.14.1")), Some(values_sha.clone()));
     assert!(items(&done).iter().all(|i| !i.0), "{:#?}", items(&done));

@@ -111,13 +111,21 @@ async fn the_wait_asks_the_first_control_plane_until_the_cluster_is_up_or_time_i
 #[test]
 fn the_cluster_facts_of_an_initialised_control_plane_list_namespaces_and_releases() {
     // `kubectl get namespaces -o name` and `helm list -A -o json` as they print.
-    let raw = "@@groundup-fact:cluster\nnamespace/default\nnamespace/fiware\nnamespace/kube-system\n@@releases\n\
+    let raw = "@@groundup-fact:cluster\nnamespace/default\nnamespace/fiware\nnamespace/kube-system\n\
+               @@nodes\nnode/cp-1\nnode/worker-1\n@@tokens\nbootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\n\
+               @@releases\n\
                [{\"name\":\"ingress-nginx\",\"namespace\":\"ingress-nginx\",\"revision\":\"1\",\
                \"updated\":\"2026-11-24 09:31:02.417 +0000 UTC\",\"status\":\"deployed\",\
                \"chart\":\"ingress-nginx-4.14.1\",\"app_version\":\"1.14.1\"}]\n";
     let f = groundup::facts::parse(raw);
     let c = f.state.cluster.expect("cluster section");
     assert_eq!(c.namespaces, ["default", "fiware", "kube-system"]);
+    assert_eq!(c.nodes, ["cp-1", "worker-1"]);
+    assert_eq!(
+        c.tokens.get("abcdef"),
+        Some(&Some(1_795_599_000)),
+        "2026-11-25T09:30:00Z"
+    );
     assert_eq!(c.releases.len(), 1);
     assert_eq!(
         (c.releases[0].chart.as_str(), c.releases[0].status.as_str()),

@@ -51,6 +51,22 @@ fn algorithm(a: KeyAlgorithm) -> &'static str {
     }
 }
 
+/// The pre-made bootstrap token from the PKI folder.
+pub fn bootstrap_token(cx: &Context) -> Result<BootstrapToken, PlanError> {
+    let token = cx.pki.get("bootstrap-token").ok_or_else(|| {
+        PlanError::new(
+            format!("`{}/bootstrap-token` is missing", cx.certs_dir.display()),
+            "run `groundup pki generate` for this inventory",
+        )
+    })?;
+    BootstrapToken::parse(token.trim()).ok_or_else(|| {
+        PlanError::new(
+            "the bootstrap-token file is damaged",
+            "remove it and run `groundup pki generate` (a new token is made)",
+        )
+    })
+}
+
 /// The rendered configuration of one node: its path and text (which holds the token).
 pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'static str, String), PlanError> {
     let inv = cx.inv;
@@ -60,16 +76,7 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
             "run `groundup pki generate` for this inventory",
         )
     };
-    let token = cx
-        .pki
-        .get("bootstrap-token")
-        .ok_or_else(|| missing("bootstrap-token"))?;
-    let token = BootstrapToken::parse(token.trim()).ok_or_else(|| {
-        PlanError::new(
-            "the bootstrap-token file is damaged",
-            "remove it and run `groundup pki generate` (a new token is made)",
-        )
-    })?;
+    let token = bootstrap_token(cx)?;
     let ca = cx.pki.get("ca.crt").ok_or_else(|| missing("ca.crt"))?;
     let ca_hash = crate::pki::inspect::ca_cert_hash(ca)
         .map_err(|e| PlanError::new(format!("ca.crt: {e}"), "run `groundup pki verify`"))?;

@@ -5,13 +5,11 @@
 //! shows the equivalent `kubeadm join` with the token masked. A host that is already a node
 //! (kubelet.conf present) is left alone, and each script checks that again itself.
 
+use super::kubeadm_config::{api_endpoint, bootstrap_token, first_control_plane};
 use crate::facts::HostFacts;
 use crate::inventory::{Host, Role};
 use crate::paths;
 use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
-use crate::secret::BootstrapToken;
-
-use super::kubeadm_config::{api_endpoint, first_control_plane};
 
 use crate::paths::{APISERVER_MANIFEST, KUBELET_CONF};
 
@@ -74,11 +72,7 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
         hs.unchanged("kubeadm join", "already a node (kubelet.conf present)");
         return Ok(hs);
     }
-    let token = cx
-        .pki
-        .get("bootstrap-token")
-        .and_then(|t| BootstrapToken::parse(t.trim()))
-        .ok_or_else(|| PlanError::new("no bootstrap token in the PKI folder", "run `groundup pki generate`"))?;
+    let token = bootstrap_token(cx)?;
     let hash = cx
         .pki
         .get("ca.crt")
@@ -105,8 +99,9 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
             ),
         )
         .with_hint(format!(
-            "check that {} is reachable from {} and that the bootstrap token is still valid (24 h); \
-             a half-done join is cleared with `kubeadm reset -f` on the host",
+            "check that {} is reachable from {} (`kubeadm token list` on the first control plane shows \
+             the token's expiry; phase join-token renews it); a half-done join is cleared with \
+             `kubeadm reset -f` on the host",
             api_endpoint(cx.inv)?,
             host.name
         )),

@@ -7,6 +7,7 @@ pub mod api_endpoint;
 mod container_runtime;
 mod etcd;
 mod helm;
+pub mod join_token;
 mod kube_packages;
 pub mod kubeadm_config;
 mod kubeadm_run;
@@ -41,6 +42,7 @@ pub const ALL: &[&dyn Phase] = &[
     &api_endpoint::ApiEndpoint,
     &kubeadm_run::ControlPlaneInit,
     &pod_network::PodNetwork,
+    &join_token::JoinToken,
     &kubeadm_run::ControlPlaneJoin,
     &api_endpoint::KubeVip,
     &kubeadm_run::WorkersJoin,
