@@ -162,16 +162,106 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         "nothing is uploaded twice: {v:#}"
     );
 
-    // Every run log and the journal: the proxy password never appears.
+    let token = placed_pki_and_kubeadm_config(d, &inv);
+
+    // Every run log and the journal: the proxy password and the token never appear.
     let mut files = 0;
     for e in walk(d) {
         if e.extension().is_some_and(|x| x == "log" || x == "json") {
             files += 1;
             let text = std::fs::read_to_string(&e).unwrap_or_default();
             assert!(!text.contains("pw-SECRET"), "{} holds the proxy password", e.display());
+            assert!(!text.contains(&token), "{} holds the bootstrap token", e.display());
         }
     }
-    assert!(files >= 6, "logs and the journal were checked ({files} files)");
+    assert!(files >= 8, "logs and the journal were checked ({files} files)");
+}
+
+/// `apply --until kubeadm-config` on lab-4 (control plane) and lab-5/6 (workers): the control
+/// plane holds, byte for byte, the shared CA material and its own leaves and kubeconfigs that
+/// `pki generate` made, at kubeadm's paths (keys and kubeconfigs 0600), plus its init.yaml,
+/// encryption and audit files; a worker holds only its join.yaml (0600: the token). A second
+/// apply changes nothing. Returns the token's secret part, which no log may hold.
+fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
+    let certs = d.join("certs");
+    let out = groundup(d)
+        .args(["pki", "generate", "-i"])
+        .arg(inv)
+        .arg("--certs-dir")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = [
+        "apply",
+        "--until",
+        "kubeadm-config",
+        "--certs-dir",
+        certs.to_str().unwrap(),
+    ];
+    let (code, v) = run_json(d, inv, &args);
+    assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
+
+    // What lab-4 must hold: every local file but the token, the key and the other nodes' folders.
+    let mut want = std::collections::BTreeMap::new();
+    for f in walk(&certs) {
+        let rel = f.strip_prefix(&certs).unwrap().to_string_lossy().into_owned();
+        let remote = match rel.strip_prefix("nodes/lab-4/") {
+            Some(own) => format!("/etc/kubernetes/{own}"),
+            None if rel.starts_with("nodes/") || rel == "bootstrap-token" || rel == "encryption-key" => continue,
+            None => format!("/etc/kubernetes/pki/{rel}"),
+        };
+        let secret = rel.ends_with(".key") || rel.ends_with(".conf");
+        let sum = groundup::plan::sha256_hex(&std::fs::read(&f).unwrap());
+        want.insert(remote, (if secret { "600" } else { "644" }, sum));
+    }
+    assert_eq!(want.len(), 8 + 2 * 7 + 4, "shared CA material, own leaves, kubeconfigs");
+    let list =
+        "find /etc/kubernetes -type f -printf '%m %p ' -exec sha256sum {} \\; | awk '{print $1, $2, $3}' | sort -k2";
+    let (st, out) = sh(d, inv, "lab-4", list);
+    assert_eq!(st, 0, "{out}");
+    let got: std::collections::BTreeMap<&str, (&str, &str)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((*f.get(1)?, (*f.first()?, *f.get(2)?)))
+        })
+        .collect();
+    for (path, (mode, sum)) in &want {
+        assert_eq!(
+            got.get(path.as_str()),
+            Some(&(*mode, sum.as_str())),
+            "lab-4: {path}\n{out}"
+        );
+    }
+    for (path, mode) in [
+        ("/etc/kubernetes/groundup/init.yaml", "600"),
+        ("/etc/kubernetes/groundup/encryption.yaml", "600"),
+        ("/etc/kubernetes/groundup/audit-policy.yaml", "644"),
+    ] {
+        assert_eq!(got.get(path).map(|g| g.0), Some(mode), "lab-4: {path}\n{out}");
+    }
+    assert_eq!(got.len(), want.len() + 3, "nothing else on lab-4:\n{out}");
+
+    let (st, out) = sh(d, inv, "lab-5", "find /etc/kubernetes -type f -printf '%m %p\\n'");
+    assert_eq!(
+        (st, out.trim()),
+        (0, "600 /etc/kubernetes/groundup/join.yaml"),
+        "a worker gets no PKI"
+    );
+    let token = std::fs::read_to_string(certs.join("bootstrap-token")).unwrap();
+    let secret = token.trim().split_once('.').unwrap().1.to_string();
+    let (_, out) = sh(
+        d,
+        inv,
+        "lab-5",
+        "grep -c \"token: \" /etc/kubernetes/groundup/join.yaml",
+    );
+    assert_eq!(out.trim(), "1", "the join configuration carries the token");
+
+    let (code, v) = run_json(d, inv, &args);
+    assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "second apply: {v:#}");
+    secret
 }
 
 fn journal(state: &Path) -> Option<Value> {
