@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 pub enum Kind {
     Deb,
     Rpm,
-    /// An image archive (`*.tar`, `*.tar.gz`) for `ctr images import`.
+    /// A container image archive (`*.tar`, `*.tar.gz` holding `manifest.json` or `index.json`)
+    /// for `ctr images import`.
     Image,
     Other,
 }
@@ -30,6 +31,8 @@ pub struct Artifact {
     pub package: Option<String>,
     pub version: Option<String>,
     pub arch: Option<String>,
+    /// The image names in an image archive, as containerd lists them once imported.
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,7 +62,14 @@ impl Catalogue {
                 continue;
             }
             let (sha256, size) = hash_file(&local)?;
-            files.push(describe(file, local, sha256, size));
+            let mut a = describe(file, local, sha256, size);
+            if a.file.ends_with(".tar") || a.file.ends_with(".tar.gz") {
+                if let Some(images) = crate::image_archive::names(&a.local)? {
+                    a.kind = Kind::Image;
+                    a.images = images;
+                }
+            }
+            files.push(a);
         }
         let sums = dir.join("SHA256SUMS");
         if sums.is_file() {
@@ -156,6 +166,7 @@ fn describe(file: String, local: PathBuf, sha256: String, size: u64) -> Artifact
         package: None,
         version: None,
         arch: None,
+        images: Vec::new(),
         file,
         local,
         sha256,
@@ -180,8 +191,6 @@ fn describe(file: String, local: PathBuf, sha256: String, size: u64) -> Artifact
                 a.arch = Some(arch.into());
             }
         }
-    } else if a.file.ends_with(".tar") || a.file.ends_with(".tar.gz") || a.file.ends_with(".tar.zst") {
-        a.kind = Kind::Image;
     }
     a
 }
@@ -206,7 +215,11 @@ mod tests {
             (r.kind, r.package.as_deref(), r.version.as_deref(), r.arch.as_deref()),
             (Kind::Rpm, Some("cri-tools"), Some("1.36.0-150500.1.1"), Some("x86_64"))
         );
-        assert_eq!(d("flannel-v0.28.9.tar").kind, Kind::Image);
+        assert_eq!(
+            d("flannel-v0.28.9.tar").kind,
+            Kind::Other,
+            "an image archive only once its names are read"
+        );
         assert!(version_matches("1.36.3-1.1", "1.36.3"));
         assert!(!version_matches("1.36.30-1.1", "1.36.3"));
         assert!(arch_matches(Kind::Deb, "amd64", "x86_64") && !arch_matches(Kind::Deb, "arm64", "x86_64"));

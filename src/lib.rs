@@ -11,6 +11,7 @@ pub mod engine;
 pub mod exec;
 pub mod exit;
 pub mod facts;
+pub mod image_archive;
 pub mod inventory;
 pub mod kubeconfig;
 pub mod logging;

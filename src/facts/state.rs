@@ -87,6 +87,8 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ),
         ("marker", format!("cat {}", paths::MARKER)),
         ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
+        // containerd's images for the CRI (what kubelet sees), by name.
+        ("images", "ctr -n k8s.io images ls -q".into()),
         ("cluster", super::cluster::query()),
     ]
 }
@@ -114,6 +116,8 @@ pub struct State {
     pub marker: Option<String>,
     /// The version of /usr/local/bin/helm (`v3.19.0`), when installed.
     pub helm: Option<String>,
+    /// Image names in containerd's `k8s.io` namespace (empty without containerd).
+    pub images: Vec<String>,
     /// What an initialised control plane's API says; `None` elsewhere or when it did not answer.
     pub cluster: Option<ClusterState>,
 }
@@ -175,6 +179,12 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
         dnf_proxy: Some(get("dnf-proxy").trim().to_string()).filter(|s| s.len() == 64),
         marker: Some(get("marker").trim().to_string()).filter(|s| !s.is_empty()),
         helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
+        images: get("images")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
         cluster: super::cluster::parse(&get("cluster")),
     }
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::root;
-use crate::lab_support::{counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, stand_in_helm, walk};
+use crate::lab_support::{
+    counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, stand_in_helm, stand_in_image, walk,
+};
 
 #[test]
 fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_artifacts() {
@@ -106,6 +108,8 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
     let art = d.join("artifacts");
     stand_in_debs(&art);
     stand_in_helm(&art, "v3.19.0");
+    // An image archive, as an air-gapped site brings flannel or kube-vip: imported on every node.
+    stand_in_image(&art, "hello-v1.tar.gz", "registry.example/groundup/hello:v1");
     let inv = inventory(
         d,
         &[4, 5, 6],
@@ -153,6 +157,23 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         (0, vec!["v3.19.0", "755"]),
         "helm on the first control plane"
     );
+    for host in ["lab-4", "lab-5", "lab-6"] {
+        let (st, out) = sh(
+            d,
+            &inv,
+            host,
+            "ctr -n k8s.io images ls -q; ctr -n k8s.io images check name==registry.example/groundup/hello:v1 | tail -1",
+        );
+        assert_eq!(st, 0, "{out}");
+        assert!(
+            out.lines().any(|l| l == "registry.example/groundup/hello:v1"),
+            "{host}: {out}"
+        );
+        assert!(
+            out.contains(" complete (2/2) ") && out.trim_end().ends_with(" true"),
+            "{host}: `ctr images check` says complete (config and layer) and unpacked for the CRI: {out}"
+        );
+    }
     let (st, _) = sh(d, &inv, "lab-5", "test -e /usr/local/bin/helm");
     assert_ne!(st, 0, "workers get no helm");
     let (code, v) = run_json(d, &inv, &["apply", "--until", "helm"]);

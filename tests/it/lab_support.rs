@@ -179,3 +179,57 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A real container image in `docker save` format (one layer holding `/hello`, its config with
+/// the layer's diff ID, `manifest.json` naming it `name`), written to `dir/file`; gzipped when
+/// `file` ends in `.gz`. containerd imports and unpacks it like any saved image.
+pub fn stand_in_image(dir: &Path, file: &str, name: &str) -> PathBuf {
+    let sha = |b: &[u8]| groundup::plan::sha256_hex(b);
+    let mut layer = tar::Builder::new(Vec::new());
+    add(
+        &mut layer,
+        "hello",
+        format!("groundup stand-in image {name}\n").as_bytes(),
+    );
+    let layer = layer.into_inner().unwrap();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let config = serde_json::json!({
+        "architecture": arch, "os": "linux", "config": {"Cmd": ["/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha(&layer))]},
+    })
+    .to_string();
+    let manifest = serde_json::json!([{
+        "Config": format!("{}.json", sha(config.as_bytes())),
+        "RepoTags": [name],
+        "Layers": [format!("{}/layer.tar", sha(&layer))],
+    }])
+    .to_string();
+    let mut out = tar::Builder::new(Vec::new());
+    add(&mut out, &format!("{}/layer.tar", sha(&layer)), &layer);
+    add(&mut out, &format!("{}.json", sha(config.as_bytes())), config.as_bytes());
+    add(&mut out, "manifest.json", manifest.as_bytes());
+    let mut bytes = out.into_inner().unwrap();
+    if file.ends_with(".gz") {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes).unwrap();
+        bytes = gz.finish().unwrap();
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(file);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o755);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, path, data).unwrap();
+}

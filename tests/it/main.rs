@@ -20,6 +20,7 @@ mod pki_tls;
 mod plan;
 mod plan_finished;
 mod plan_ha;
+mod plan_images;
 mod preflight;
 mod ready;
 mod window;

@@ -7,6 +7,7 @@ pub mod api_endpoint;
 mod container_runtime;
 mod etcd;
 mod helm;
+mod images;
 pub mod join_token;
 mod kube_packages;
 pub mod kubeadm_config;
@@ -34,6 +35,7 @@ pub const ALL: &[&dyn Phase] = &[
     &prepare_os::PrepareOs,
     &runtime_packages::RuntimePackages,
     &container_runtime::ContainerRuntime,
+    &images::Images,
     &kube_packages::KubePackages,
     &helm::Helm,
     &pki_files::PkiFiles,
