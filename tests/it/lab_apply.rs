@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::common::root;
 use crate::lab_support::{
-    counts, groundup, inventory, json, reset, run_json, sh, stand_in_debs, stand_in_helm, stand_in_image, walk,
+    counts, groundup, inventory, json, pki_generate, reset, run_json, sh, stand_in_debs, stand_in_helm, stand_in_image,
+    walk,
 };
 
 #[test]
@@ -204,15 +205,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
 /// encryption and audit files; a worker holds only its join.yaml (0600: the token). A second
 /// apply changes nothing. Returns the token's secret part, which no log may hold.
 fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
-    let certs = d.join("certs");
-    let out = groundup(d)
-        .args(["pki", "generate", "-i"])
-        .arg(inv)
-        .arg("--certs-dir")
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let certs = pki_generate(d, inv);
     let args = [
         "apply",
         "--until",

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::lab_support::{counts, groundup, json, reset, sh};
+use crate::lab_support::{counts, groundup, json, pki_generate, reset, sh};
 
 fn inventory(dir: &Path) -> std::path::PathBuf {
     let lab = crate::common::lab();
@@ -36,15 +36,7 @@ fn external_etcd_members_form_a_cluster_over_mtls_and_a_second_apply_leaves_them
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let inv = inventory(d);
-    let certs = d.join("certs");
-    let out = groundup(d)
-        .args(["pki", "generate", "-i"])
-        .arg(&inv)
-        .arg("--certs-dir")
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let certs = pki_generate(d, &inv);
 
     let apply = |d: &Path| {
         let out = groundup(d)

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::lab_support::{counts, groundup, reset, run_json, sh, stand_in_debs, stand_in_helm};
+use crate::lab_support::{counts, pki_generate, reset, run_json, sh, stand_in_debs, stand_in_helm};
 
 const HOSTS: [u32; 3] = [13, 14, 15];
 
@@ -66,15 +66,7 @@ fn local_lb_reaches_every_api_server_through_haproxy_and_drops_one_that_stops() 
     stand_in_debs(&art);
     stand_in_helm(&art, "v3.19.0");
     let inv = inventory(d, &art);
-    let certs = d.join("certs");
-    let out = groundup(d)
-        .args(["pki", "generate", "-i"])
-        .arg(&inv)
-        .arg("--certs-dir")
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let certs = pki_generate(d, &inv);
     let certs_arg = certs.to_str().unwrap();
     let apply = ["apply", "--until", "api-endpoint", "--certs-dir", certs_arg];
 

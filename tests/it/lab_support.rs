@@ -17,6 +17,20 @@ pub fn groundup(log: &Path) -> Command {
     c
 }
 
+/// `groundup pki generate` for `inv` into `dir/certs`, which it returns.
+pub fn pki_generate(dir: &Path, inv: &Path) -> PathBuf {
+    let certs = dir.join("certs");
+    let out = groundup(dir)
+        .args(["pki", "generate", "-i"])
+        .arg(inv)
+        .arg("--certs-dir")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    certs
+}
+
 /// Resets lab hosts to the base image (a fresh VM each time the test runs).
 pub fn reset(names: &[&str]) {
     lab();

@@ -73,7 +73,8 @@ impl Phase for JoinToken {
                     (Some(Some(exp)), Some(now)) if *exp > now => {
                         format!("{joins} must join and it expires in {}", hours(exp - now))
                     }
-                    (Some(_), _) => format!("{joins} must join and it has expired"),
+                    (Some(Some(_)), None) => format!("{joins} must join and the host's clock is unknown"),
+                    (Some(Some(_)), Some(_)) => format!("{joins} must join and it has expired"),
                     (None, _) => format!("{joins} must join and it is gone (expired tokens are deleted)"),
                 }
             }
