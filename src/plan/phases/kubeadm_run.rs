@@ -99,11 +99,13 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
             ),
         )
         .with_hint(format!(
-            "check that {} is reachable from {} (`kubeadm token list` on the first control plane shows \
-             the token's expiry; phase join-token renews it); a half-done join is cleared with \
-             `kubeadm reset -f` on the host",
+            "check that {} is reachable from {}, and that the bootstrap token is valid (`kubeadm token list` \
+             on {first}); an apply that includes {first} renews it (phase join-token), `--on {}` alone does not. \
+             A half-done join is cleared with `kubeadm reset -f` on the host",
             api_endpoint(cx.inv)?,
-            host.name
+            host.name,
+            host.name,
+            first = first_control_plane(cx.inv).map_or("the first control plane", |f| f.name.as_str()),
         )),
     );
     Ok(hs)
