@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 
 use crate::paths;
 
-/// The section's shell: one `&&` chain, so a query that fails leaves the last marker out.
+/// The section's shell: three queries (kubectl starts once for namespaces and nodes together) in
+/// one `&&` chain, so a query that fails leaves the last marker out.
 pub fn query() -> String {
     let k = format!("KUBECONFIG={} kubectl --request-timeout=5s", paths::ADMIN_CONF);
     format!(
-        "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces -o name \
-         && echo @@nodes && {k} get nodes -o name \
+        "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces,nodes -o name \
          && echo @@tokens && {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.data.expiration}}{{\"\\n\"}}{{end}}' \
          && echo @@releases && KUBECONFIG={a} {h} list -A -o json; fi",
@@ -50,11 +50,10 @@ pub struct Release {
 /// `None` unless every query answered (the section ends with `@@releases` and helm's JSON).
 pub fn parse(text: &str) -> Option<ClusterState> {
     let (head, releases) = text.split_once("@@releases\n")?;
-    let (namespaces, rest) = head.split_once("@@nodes\n")?;
-    let (nodes, tokens) = rest.split_once("@@tokens\n")?;
+    let (objects, tokens) = head.split_once("@@tokens\n")?;
     Some(ClusterState {
-        namespaces: names(namespaces, "namespace/"),
-        nodes: names(nodes, "node/"),
+        namespaces: names(objects, "namespace/"),
+        nodes: names(objects, "node/"),
         tokens: tokens.lines().filter_map(token).collect(),
         releases: serde_json::from_str(releases.trim()).unwrap_or_default(),
     })

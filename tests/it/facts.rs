@@ -153,9 +153,8 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
     stub(
         "kubectl",
         "case \"$*\" in\n\
-         *namespaces*) printf 'namespace/default\\nnamespace/kube-system\\n';;\n\
-         *nodes*) [ -f \"$(dirname \"$0\")/down\" ] && exit 1; printf 'node/cp-1\\n';;\n\
-         *secrets*) printf 'bootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\\n';;\n\
+         *namespaces,nodes*) printf 'namespace/default\\nnamespace/kube-system\\nnode/cp-1\\n';;\n\
+         *secrets*) [ -f \"$(dirname \"$0\")/down\" ] && exit 1; printf 'bootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\\n';;\n\
          esac\n",
     );
     stub("helm", "echo '[]'\n");
