@@ -363,6 +363,24 @@ fn an_installed_kubernetes_of_another_version_is_refused_not_upgraded() {
     );
 }
 
+/// What `phase` plans on `host`; panics when the phase or host is absent or the host was refused.
+pub(crate) fn planned<'a>(r: &'a groundup::commands::plan::PlanReport, phase: &str, host: &str) -> &'a [Item] {
+    let p = r
+        .phases
+        .iter()
+        .find(|p| p.phase == phase)
+        .unwrap_or_else(|| panic!("no phase {phase}"));
+    let h = p
+        .hosts
+        .iter()
+        .find(|h| h.host == host)
+        .unwrap_or_else(|| panic!("{host} not in {phase}"));
+    match &h.result {
+        HostResult::Planned(s) => &s.items,
+        other => panic!("{phase} on {host}: {other:?}"),
+    }
+}
+
 /// The plan error of the first host in `phase`; panics when that host was planned.
 fn refusal(report: &groundup::commands::plan::PlanReport, phase: &str) -> groundup::plan::PlanError {
     let p = report.phases.iter().find(|p| p.phase == phase).unwrap();

@@ -8,7 +8,7 @@ use groundup::inventory::{ApiMode, Inventory};
 use groundup::plan::{phases, Action, Context, HostResult, Item};
 
 use crate::common::host_facts;
-use crate::plan::{generated_pki, load, yaml_docs};
+use crate::plan::{generated_pki, load, planned, yaml_docs};
 
 /// The full plan of `inv` with every host on `os` facts and a real generated PKI.
 fn plan(inv: &Inventory, os: &str) -> PlanReport {
@@ -20,12 +20,7 @@ fn plan(inv: &Inventory, os: &str) -> PlanReport {
 
 /// The text a phase writes to `path` on `host`, if it does.
 fn written(r: &PlanReport, phase: &str, host: &str, path: &str) -> Option<String> {
-    let p = r.phases.iter().find(|p| p.phase == phase)?;
-    let h = p.hosts.iter().find(|h| h.host == host)?;
-    let HostResult::Planned(s) = &h.result else {
-        panic!("{phase} on {host}: {:?}", h.result)
-    };
-    s.items.iter().find_map(|i| match i {
+    planned(r, phase, host).iter().find_map(|i| match i {
         Item::Change(st) => match &st.action {
             Action::Write { path: p, content, .. } if p == path => Some(content.text.clone()),
             _ => None,
@@ -270,12 +265,7 @@ fn namespaces_and_helm_releases_come_after_the_nodes_are_ready_and_only_when_mis
         build(&cx, &phases::until(Some("addons")).unwrap(), &inv.hosts, &gathered).0
     };
     let items = |r: &PlanReport| -> Vec<(bool, String, String)> {
-        let p = r.phases.iter().find(|p| p.phase == "addons").unwrap();
-        let h = p.hosts.iter().find(|h| h.host == "master-1").unwrap();
-        let HostResult::Planned(s) = &h.result else {
-            panic!("{:?}", h.result)
-        };
-        s.items
+        planned(r, "addons", "master-1")
             .iter()
             .map(|i| match i {
                 Item::Change(st) => match &st.action {

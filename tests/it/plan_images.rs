@@ -4,11 +4,11 @@
 
 use groundup::artifacts::{Catalogue, Kind};
 use groundup::commands::plan::build;
-use groundup::plan::{phases, Action, Context, HostResult, Item};
+use groundup::plan::{phases, Action, Context, Item};
 
 use crate::common::host_facts;
 use crate::lab_support::{stand_in_helm, stand_in_image};
-use crate::plan::load;
+use crate::plan::{load, planned};
 
 /// (changed?, step id or what, script or why) of phase `images` on cp-1.
 fn images_plan(cx: &Context, have: &[&str]) -> Vec<(bool, String, String)> {
@@ -23,12 +23,7 @@ fn images_plan(cx: &Context, have: &[&str]) -> Vec<(bool, String, String)> {
         })
         .collect();
     let (r, _) = build(cx, &phases::until(Some("images")).unwrap(), &inv.hosts, &gathered);
-    let p = r.phases.iter().find(|p| p.phase == "images").unwrap();
-    let h = p.hosts.iter().find(|h| h.host == "cp-1").unwrap();
-    let HostResult::Planned(s) = &h.result else {
-        panic!("{:?}", h.result)
-    };
-    s.items
+    planned(&r, "images", "cp-1")
         .iter()
         .map(|i| match i {
             Item::Change(st) => match &st.action {
