@@ -72,11 +72,15 @@ impl Os {
     }
 
     /// Installs packages, finishing an interrupted install first; keeps existing config files.
+    /// When the package manager fails, the lines that name the cause (an unmet dependency, a
+    /// package not found) are repeated on stderr, where the failure report shows them: apt
+    /// prints them on stdout, above its generic last line.
     pub fn install(&self, pkgs: &[Pkg]) -> String {
-        match self {
+        let cmd = match self {
             Os::Apt(a) => a.install(pkgs),
             Os::Dnf(d) => d.install(pkgs),
-        }
+        };
+        with_cause(&cmd)
     }
 
     /// Refreshes the package index (apt) or metadata (dnf) before installing from repositories.
@@ -150,4 +154,21 @@ impl Os {
 /// The pkgs.k8s.io path of a minor: `core:/stable:/v1.36`.
 pub fn kube_channel(v: KubeVersion) -> String {
     format!("https://pkgs.k8s.io/core:/stable:/v{}.{}", v.major, v.minor)
+}
+
+/// The patterns of apt's and dnf's lines that say why an install failed.
+pub const CAUSE_PATTERN: &str =
+    "Depends:|PreDepends:|Conflicts:|Breaks:|not installable|Unable to locate|unmet dependencies|nothing provides|conflicting requests|Problem|^E: |^Error";
+
+/// Runs `cmd` (in its own `bash -e`, so every line of it still stops at a failure) with its
+/// output kept in a temporary file; on failure, prints the cause lines and then the last lines
+/// to stderr, and fails with the command's status.
+fn with_cause(cmd: &str) -> String {
+    format!(
+        "log=$(mktemp)\nrc=0\nbash -euo pipefail >\"$log\" 2>&1 <<'GROUNDUP_PKG' || rc=$?\n{cmd}\nGROUNDUP_PKG\n\
+         if [ \"$rc\" -ne 0 ]; then\n  \
+         echo 'the package manager failed; the lines that name the cause:' >&2\n  \
+         grep -E '{CAUSE_PATTERN}' \"$log\" | sort -u | head -n 12 >&2 || true\n  \
+         echo '--- its last lines:' >&2\n  tail -n 5 \"$log\" >&2\n  rm -f \"$log\"\n  exit \"$rc\"\nfi\nrm -f \"$log\""
+    )
 }

@@ -125,7 +125,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             &inv,
             host,
             "cd /var/cache/groundup/artifacts && sha256sum *.deb && cat *.deb.sha256 | wc -l; \
-             dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubelet kubeadm kubectl cri-tools; \
+             dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' kubelet kubeadm kubectl cri-tools kubernetes-cni; \
              systemctl is-enabled kubelet",
         );
         assert_eq!(st, 0, "{out}");
@@ -137,11 +137,12 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             );
         }
         for want in [
-            "4\n",
+            "5\n",
             "kubelet 1.36.3-1.1 hi",
             "kubeadm 1.36.3-1.1 hi",
             "kubectl 1.36.3-1.1 hi",
             "cri-tools 1.36.0-1.1 ii",
+            "kubernetes-cni 1.8.0-1.1 ii",
             "enabled",
         ] {
             assert!(out.contains(want), "{host}: `{want}` missing in {out}");
@@ -175,6 +176,7 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
             "{host}: `ctr images check` says complete (config and layer) and unpacked for the CRI: {out}"
         );
     }
+    package_failure_names_its_cause(d, &inv);
     let (st, _) = sh(d, &inv, "lab-5", "test -e /usr/local/bin/helm");
     assert_ne!(st, 0, "workers get no helm");
     let (code, v) = run_json(d, &inv, &["apply", "--until", "helm"]);
@@ -197,6 +199,39 @@ fn apply_prepares_hosts_then_changes_nothing_and_installs_kube_packages_from_art
         }
     }
     assert!(files >= 8, "logs and the journal were checked ({files} files)");
+}
+
+/// groundup's install command, run by real apt on lab-5 with a package whose dependency no source
+/// supplies (as kubelet without kubernetes-cni offline): the failure repeats apt's `Depends:` line
+/// on stderr, not only apt's generic last line, and keeps apt's exit status.
+fn package_failure_names_its_cause(d: &Path, inv: &Path) {
+    let art = d.join("broken");
+    let deb = crate::lab_support::stand_in_deb(&art, "groundup-broken", "1.0-1", "groundup-absent-dependency (>= 2)");
+    let bytes = std::fs::read(&deb).unwrap();
+    let (st, _) = sh(
+        d,
+        inv,
+        "lab-5",
+        &format!("echo {} | base64 -d > /tmp/groundup-broken.deb", { use base64::Engine; base64::engine::general_purpose::STANDARD.encode(&bytes) }),
+    );
+    assert_eq!(st, 0);
+    let script = groundup::os::Os::Apt(groundup::os::Apt {
+        distro: "debian".into(),
+        codename: "bookworm".into(),
+    })
+    .install(&[groundup::os::Pkg::File("/tmp/groundup-broken.deb".into())]);
+    let (st, out) = sh(
+        d,
+        inv,
+        "lab-5",
+        &format!("cat > /tmp/install.sh <<'EOS'\n{script}\nEOS\nbash /tmp/install.sh 2>&1; echo \"exit=$?\"; rm -f /tmp/install.sh /tmp/groundup-broken.deb"),
+    );
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("groundup-broken : Depends: groundup-absent-dependency (>= 2) but it is not installable"),
+        "the cause line is shown: {out}"
+    );
+    assert!(out.contains("exit=100"), "apt's own exit status: {out}");
 }
 
 /// `apply --until kubeadm-config` on lab-4 (control plane) and lab-5/6 (workers): the control

@@ -120,47 +120,59 @@ pub fn counts(v: &Value) -> (u64, u64, u64) {
 }
 
 /// Test stand-ins for the pkgs.k8s.io packages (the real ones cannot be fetched here): real .deb
-/// files built with dpkg-deb, with the real names and versions, kubelet with a systemd unit.
+/// files built with dpkg-deb, with the real names, versions and the dependencies between them
+/// that the real packages declare (kubelet needs kubernetes-cni, kubeadm needs cri-tools), kubelet
+/// with a systemd unit.
 pub fn stand_in_debs(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (p, v) in [
-        ("kubelet", "1.36.3-1.1"),
-        ("kubeadm", "1.36.3-1.1"),
-        ("kubectl", "1.36.3-1.1"),
-        ("cri-tools", "1.36.0-1.1"),
+    for (p, v, depends) in [
+        ("kubelet", "1.36.3-1.1", "kubernetes-cni (>= 1.1.1)"),
+        ("kubeadm", "1.36.3-1.1", "kubelet (>= 1.19.0), kubectl (>= 1.13.0), cri-tools (>= 1.28.0)"),
+        ("kubectl", "1.36.3-1.1", ""),
+        ("cri-tools", "1.36.0-1.1", ""),
+        ("kubernetes-cni", "1.8.0-1.1", ""),
     ] {
-        let tree = tempfile::tempdir().unwrap();
-        let t = tree.path();
-        std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
-        std::fs::create_dir_all(t.join("usr/bin")).unwrap();
-        std::fs::write(
-            t.join("DEBIAN/control"),
-            format!("Package: {p}\nVersion: {v}\nArchitecture: amd64\nMaintainer: groundup tests <t@groundup.invalid>\nDescription: test stand-in for {p}\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            t.join("usr/bin").join(p),
-            format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n"),
-        )
-        .unwrap();
-        if p == "kubelet" {
-            std::fs::create_dir_all(t.join("lib/systemd/system")).unwrap();
-            std::fs::write(
-                t.join("lib/systemd/system/kubelet.service"),
-                "[Unit]\nDescription=kubelet test stand-in\n[Service]\nExecStart=/usr/bin/kubelet\n[Install]\nWantedBy=multi-user.target\n",
-            )
-            .unwrap();
-        }
-        let deb = dir.join(format!("{p}_{v}_amd64.deb"));
-        let st = Std::new("dpkg-deb")
-            .args(["--root-owner-group", "-b"])
-            .arg(t)
-            .arg(&deb)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        stand_in_deb(dir, p, v, depends);
     }
+}
+
+/// One stand-in .deb `<p>_<v>_amd64.deb` in `dir` declaring `depends` (may be empty).
+pub fn stand_in_deb(dir: &Path, p: &str, v: &str, depends: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let t = tree.path();
+    std::fs::create_dir_all(t.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(t.join("usr/bin")).unwrap();
+    std::fs::write(
+        t.join("DEBIAN/control"),
+        format!(
+            "Package: {p}\nVersion: {v}\nArchitecture: amd64\nMaintainer: groundup tests <t@groundup.invalid>\n{}Description: test stand-in for {p}\n",
+            if depends.is_empty() { String::new() } else { format!("Depends: {depends}\n") }
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("usr/bin").join(p),
+        format!("#!/bin/sh\necho '{p} {v} (test stand-in)'\n"),
+    )
+    .unwrap();
+    if p == "kubelet" {
+        std::fs::create_dir_all(t.join("lib/systemd/system")).unwrap();
+        std::fs::write(
+            t.join("lib/systemd/system/kubelet.service"),
+            "[Unit]\nDescription=kubelet test stand-in\n[Service]\nExecStart=/usr/bin/kubelet\n[Install]\nWantedBy=multi-user.target\n",
+        )
+        .unwrap();
+    }
+    let deb = dir.join(format!("{p}_{v}_amd64.deb"));
+    let st = Std::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(t)
+        .arg(&deb)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    deb
 }
 
 /// A stand-in for helm's release tarball (`linux-amd64/helm`, answering `version`), as

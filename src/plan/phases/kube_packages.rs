@@ -1,5 +1,5 @@
-//! Phase `kube-packages`: kubelet, kubeadm and kubectl at the pinned patch version plus cri-tools,
-//! from the pkgs.k8s.io repository of the pinned minor (with its key), or from `[artifacts]`;
+//! Phase `kube-packages`: kubelet, kubeadm and kubectl at the pinned patch version plus what the
+//! real packages depend on beyond the distribution (cri-tools, kubernetes-cni), from the pkgs.k8s.io repository of the pinned minor (with its key), or from `[artifacts]`;
 //! held at that version (apt-mark hold / the dnf repository's `exclude=`); kubelet enabled.
 //! Never changes an installed Kubernetes version: that is an upgrade.
 
@@ -11,6 +11,8 @@ use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 use super::{install, offline_hint, repository, Want};
 
 pub const PINNED: [&str; 3] = ["kubelet", "kubeadm", "kubectl"];
+/// What the pinned packages need from pkgs.k8s.io besides each other, at any version.
+pub const DEPENDENCIES: [&str; 2] = ["cri-tools", "kubernetes-cni"];
 
 pub struct KubePackages;
 
@@ -44,10 +46,10 @@ impl Phase for KubePackages {
                 version: Some(&version),
             })
             .collect();
-        wants.push(Want {
-            name: "cri-tools",
-            version: None,
-        });
+        // The dependency closure outside the distribution: kubeadm depends on cri-tools, kubelet
+        // on kubernetes-cni. Named here so that `[artifacts]` supplies them too (issue 10: offline,
+        // nothing else does and apt only says "held broken packages").
+        wants.extend(DEPENDENCIES.iter().map(|name| Want { name, version: None }));
         let mut hs = HostSteps::default();
         let needs_repo = wants.iter().any(|w| {
             let missing = match w.version {
