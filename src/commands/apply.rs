@@ -30,7 +30,21 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
                 fresh(&run_id, &run.inventory.path, names)
             }
             Some(prev) => {
-                notes.push(format!("resuming run {} from its journal", prev.run()));
+                let failed: Vec<String> = prev
+                    .hosts
+                    .iter()
+                    .filter_map(|(h, j)| j.failed.as_ref().map(|f| format!("{h} at {}/{}", f.phase, f.step)))
+                    .collect();
+                notes.push(format!(
+                    "resuming run {}{}; every step is planned from fresh facts, so what it finished is not done twice \
+                     and what a host lost since is done again",
+                    prev.run(),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (it failed: {})", failed.join(", "))
+                    }
+                ));
                 Journal::resume(prev, run_id.clone(), names)
             }
             None => {

@@ -1,6 +1,8 @@
 //! The local journal of an `apply`: which steps finished on which host, and where a host failed.
-//! Saved atomically after every step, so a run killed at any point leaves a journal `--resume`
-//! can continue from. Local files only; the matching host marker is written by the engine.
+//! Saved atomically after every step, so a run killed at any point leaves a record `--resume`
+//! continues. A record only: the engine never skips a step because it is here (issue 10, defect 3:
+//! a skipped restart, and PKI files not placed again after `kubeadm reset`). Local files only; the
+//! matching host marker is written by the engine.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,15 +44,6 @@ pub struct Failed {
 impl Journal {
     pub fn run(&self) -> &str {
         self.runs.last().map(String::as_str).unwrap_or("")
-    }
-
-    /// Whether this exact step already finished on `host` in this run chain.
-    pub fn is_done(&self, host: &str, phase: &str, step: &str, fingerprint: &str) -> bool {
-        self.hosts.get(host).is_some_and(|h| {
-            h.done
-                .iter()
-                .any(|d| d.phase == phase && d.step == step && d.fingerprint == fingerprint)
-        })
     }
 
     pub fn record_done(&mut self, host: &str, phase: &str, step: &str, fingerprint: &str) {

@@ -4,7 +4,9 @@
 //! Failure policy: a gate phase (preflight) that fails stops everything before any change; a
 //! failed control-plane or etcd host stops the run (hosts stop before their next step); a failed
 //! worker is left behind while the others go on. Every finished step goes into the journal, and
-//! each host that changed gets a marker, so `--resume` continues at the failed step.
+//! each host that changed gets a marker. `--resume` continues the interrupted run's journal, but
+//! what runs is always what fresh facts plan: a finished step is not run again because its facts
+//! show it done, never because the journal says so.
 //! Sends events; never prints.
 
 pub mod journal;
@@ -31,7 +33,7 @@ use run::HostPhase;
 pub struct Options {
     pub parallel: usize,
     pub journal_path: PathBuf,
-    /// Skip steps the journal records as finished (after the host's marker confirms it).
+    /// Continue an interrupted run's journal (its record, not a list of steps to skip).
     pub resume: bool,
 }
 
@@ -322,8 +324,8 @@ fn gate(
     })
 }
 
-/// On `--resume`, trusts the journal for a host only when the host's marker names a run of this
-/// chain; a host rebuilt or changed by another run since is planned from its facts alone.
+/// On `--resume`, keeps the journal's record of a host only when the host's marker names a run of
+/// this chain; a host rebuilt or changed by another run since is said to be so.
 fn check_marker(j: &mut Journal, h: &Host, f: &HostFacts) -> Option<String> {
     let name = h.name.as_str();
     let has_entries = j.hosts.get(name).is_some_and(|hj| !hj.done.is_empty());

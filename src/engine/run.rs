@@ -1,5 +1,6 @@
-//! One phase on one host: plan from the fresh facts, skip what the journal has, run each change
-//! in order, record it, stop at the first failure; then leave the host's marker.
+//! One phase on one host: plan from the fresh facts, run each change in order, record it in the
+//! journal, stop at the first failure; then leave the host's marker. A step the fresh facts plan
+//! always runs, resumed or not: the journal records, it never decides (issue 10, defect 3).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,20 +96,6 @@ impl<'a> HostPhase<'a> {
                 Item::Change(s) => s,
             };
             let fp = step.fingerprint();
-            let skip = journal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_done(&host, name, &step.id, &fp);
-            if skip {
-                tracing::info!(
-                    host,
-                    phase = name,
-                    step = step.id,
-                    "skipped: finished in the interrupted run"
-                );
-                self.unchanged += 1;
-                continue;
-            }
             if stop.load(Ordering::SeqCst) {
                 self.interrupted = true;
                 break;

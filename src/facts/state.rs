@@ -33,6 +33,10 @@ pub const SERVICES: [&str; 11] = [
     "firewalld",
 ];
 
+/// Services whose configuration groundup writes, so whose start time the plan compares with
+/// their files' modification times (a write whose restart never ran, e.g. an interrupted run).
+pub const RESTARTED: [&str; 4] = ["containerd", "etcd", "haproxy", "kubelet"];
+
 /// `(section, shell)` pairs appended to the facts script.
 pub fn sections() -> Vec<(&'static str, String)> {
     let sysctl_paths: Vec<String> = SYSCTLS
@@ -79,6 +83,22 @@ pub fn sections() -> Vec<(&'static str, String)> {
                 paths::KUBERNETES
             ),
         ),
+        (
+            "started",
+            format!(
+                "for u in {}; do t=$(systemctl show -p ActiveEnterTimestamp --value \"$u\" 2>/dev/null); \
+                 [ -n \"$t\" ] && printf '%s %s\\n' \"$u\" \"$(date -d \"$t\" +%s)\"; done; true",
+                RESTARTED.join(" ")
+            ),
+        ),
+        (
+            "mtimes",
+            format!(
+                "stat -c '%Y %n' {} {}/*/hosts.toml 2>/dev/null; true",
+                paths::MANAGED_FILES.join(" "),
+                paths::CONTAINERD_CERTS_D,
+            ),
+        ),
         ("artifacts", format!("cat {}/*.sha256", paths::ARTIFACTS)),
         // Only a checksum: the line may carry proxy credentials.
         (
@@ -104,6 +124,10 @@ pub struct State {
     /// Uncommented swap lines in /etc/fstab.
     pub fstab_swap: Vec<String>,
     pub services: BTreeMap<String, Service>,
+    /// Service → when it last became active (Unix seconds), for the [`RESTARTED`] ones running.
+    pub started: BTreeMap<String, i64>,
+    /// Managed path → modification time (Unix seconds); absent files are missing.
+    pub mtimes: BTreeMap<String, i64>,
     pub selinux: Option<Selinux>,
     pub firewalld_ports: Vec<String>,
     /// Managed path → sha256 of its current content; absent files are missing.
@@ -154,6 +178,29 @@ impl State {
     pub fn service(&self, name: &str) -> Service {
         self.services.get(name).cloned().unwrap_or_default()
     }
+
+    /// Whether `service` runs but one of `paths` was modified after it started: it has not read
+    /// its current configuration, so it needs a restart whatever the rest of the plan says.
+    pub fn runs_older_than<S: AsRef<str>>(&self, service: &str, paths: &[S]) -> bool {
+        let Some(started) = self.started.get(service) else {
+            return false;
+        };
+        self.service(service).is_active()
+            && paths
+                .iter()
+                .any(|p| self.mtimes.get(p.as_ref()).is_some_and(|m| m > started))
+    }
+}
+
+/// Lines `<a> <b>` with one side a number: `name 123` (or `123 name` when `number_first`).
+fn numbers(text: &str, number_first: bool) -> BTreeMap<String, i64> {
+    text.lines()
+        .filter_map(|l| {
+            let (a, b) = l.trim().split_once(' ')?;
+            let (n, k) = if number_first { (a, b) } else { (b, a) };
+            Some((k.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 pub fn parse(get: impl Fn(&str) -> String) -> State {
@@ -169,6 +216,8 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .map(String::from)
             .collect(),
         services: parse_services(&get("services")),
+        started: numbers(&get("started"), false),
+        mtimes: numbers(&get("mtimes"), true),
         selinux: parse_selinux(&get("selinux")),
         firewalld_ports: get("firewalld-ports").split_whitespace().map(String::from).collect(),
         files: parse_sha256sum(&get("files")),

@@ -212,7 +212,10 @@ fn package_failure_names_its_cause(d: &Path, inv: &Path) {
         d,
         inv,
         "lab-5",
-        &format!("echo {} | base64 -d > /tmp/groundup-broken.deb", { use base64::Engine; base64::engine::general_purpose::STANDARD.encode(&bytes) }),
+        &format!("echo {} | base64 -d > /tmp/groundup-broken.deb", {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        }),
     );
     assert_eq!(st, 0);
     let script = groundup::os::Os::Apt(groundup::os::Apt {
@@ -310,7 +313,50 @@ fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
 
     let (code, v) = run_json(d, inv, &args);
     assert_eq!((code, counts(&v).0, counts(&v).2), (0, 0, 0), "second apply: {v:#}");
+
+    // Issue 10, defect 3: `kubeadm reset -f` empties /etc/kubernetes/pki. Resuming a journal that
+    // recorded every one of those writes must place them all again (the old journal skipped them,
+    // and kubeadm init then made its own CA).
+    let (st, out) = sh(d, inv, "lab-4", "rm -rf /etc/kubernetes/pki");
+    assert_eq!(st, 0, "{out}");
+    unfinish_journal(d);
+    let (code, v) = run_json(
+        d,
+        inv,
+        &[
+            "apply",
+            "--resume",
+            "--until",
+            "kubeadm-config",
+            "--certs-dir",
+            certs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!((code, counts(&v).2), (0, 0), "{v:#}");
+    assert_eq!(
+        counts(&v).0,
+        8 + 2 * 7,
+        "every shared and own PKI file placed again: {v:#}"
+    );
+    assert!(v["notes"].to_string().contains("resuming run"), "{v:#}");
+    let (_, out) = sh(d, inv, "lab-4", list);
+    for (path, (mode, sum)) in want.iter().filter(|(p, _)| p.starts_with("/etc/kubernetes/pki/")) {
+        assert!(
+            out.contains(&format!("{mode} {path} {sum}")),
+            "lab-4: {path} not back\n{out}"
+        );
+    }
     secret
+}
+
+/// Marks the apply journal in `d/state` unfinished, as a run interrupted after its last step
+/// leaves it, so that `--resume` continues it.
+fn unfinish_journal(d: &Path) {
+    let dir = d.join("state/journal");
+    let f = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let mut j: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    j["finished"] = Value::Bool(false);
+    std::fs::write(&f, j.to_string()).unwrap();
 }
 
 fn journal(state: &Path) -> Option<Value> {
@@ -441,4 +487,38 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
         "systemctl is-active containerd && containerd config dump | grep -c 'SystemdCgroup = true'",
     );
     assert_eq!((st, out.trim()), (0, "active\n1".trim()), "{out}");
+
+    // Issue 10, defect 3, the other case: the inventory's sandbox image changed and the new
+    // containerd config was written, but the run was interrupted before the restart (the state
+    // is made here by writing that config as groundup renders it). The file is current, so only
+    // containerd's start time can say it runs the old one: --resume restarts it.
+    let inv2 = inventory(d, &[7, 8, 9], "sandbox_image = \"registry.k8s.io/pause:3.9\"\n");
+    let (_, out) = sh(
+        d,
+        &inv2,
+        "lab-8",
+        "sleep 1.1; sed -i 's#^\\( *sandbox_image = \\).*#\\1\"registry.k8s.io/pause:3.9\"#' /etc/containerd/config.toml; \
+         systemctl show -p ActiveEnterTimestamp --value containerd",
+    );
+    let before = out.trim().to_string();
+    let (code, v) = run_json(d, &inv2, &["plan", "--until", "container-runtime", "--on", "lab-8"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(counts(&v).0, 1, "only the restart is planned: {v:#}");
+    assert!(v.to_string().contains("it runs with an older configuration"), "{v:#}");
+    unfinish_journal(d);
+    let (code, v) = run_json(
+        d,
+        &inv2,
+        &["apply", "--resume", "--until", "container-runtime", "--on", "lab-8"],
+    );
+    assert_eq!((code, counts(&v).0), (0, 1), "{v:#}");
+    let (_, out) = sh(
+        d,
+        &inv2,
+        "lab-8",
+        "systemctl show -p ActiveEnterTimestamp --value containerd",
+    );
+    assert_ne!(out.trim(), before, "containerd was restarted");
+    let (code, v) = run_json(d, &inv2, &["apply", "--until", "container-runtime", "--on", "lab-8"]);
+    assert_eq!((code, counts(&v).0), (0, 0), "then nothing: {v:#}");
 }

@@ -126,7 +126,11 @@ pub fn counts(v: &Value) -> (u64, u64, u64) {
 pub fn stand_in_debs(dir: &Path) {
     for (p, v, depends) in [
         ("kubelet", "1.36.3-1.1", "kubernetes-cni (>= 1.1.1)"),
-        ("kubeadm", "1.36.3-1.1", "kubelet (>= 1.19.0), kubectl (>= 1.13.0), cri-tools (>= 1.28.0)"),
+        (
+            "kubeadm",
+            "1.36.3-1.1",
+            "kubelet (>= 1.19.0), kubectl (>= 1.13.0), cri-tools (>= 1.28.0)",
+        ),
         ("kubectl", "1.36.3-1.1", ""),
         ("cri-tools", "1.36.0-1.1", ""),
         ("kubernetes-cni", "1.8.0-1.1", ""),

@@ -199,7 +199,11 @@ fn local_lb(hs: &mut HostSteps, cx: &Context, host: &Host, hf: &HostFacts, port:
     let cfg = haproxy_cfg(cx, host, port)?;
     let changed = file(hs, f, "haproxy-config", paths::HAPROXY_CFG, 0o644, Content::new(cfg));
     let svc = f.state.service("haproxy");
-    if changed || !svc.is_active() || svc.enabled != "enabled" {
+    if changed
+        || !svc.is_active()
+        || svc.enabled != "enabled"
+        || f.state.runs_older_than("haproxy", &[paths::HAPROXY_CFG])
+    {
         hs.change(
             Step::script(
                 "haproxy-start",

@@ -58,6 +58,10 @@ impl Phase for ContainerRuntime {
                 "containerd is not installed yet: planned for containerd {major}.x ({why})"
             ));
         }
+        let mut read_by_containerd = vec![
+            paths::CONTAINERD_CONFIG.to_string(),
+            paths::CONTAINERD_PROXY.to_string(),
+        ];
         let mut changed = file(
             &mut hs,
             f,
@@ -78,6 +82,7 @@ impl Phase for ContainerRuntime {
             )
             .map_err(|e| bug("containerd-hosts.toml", e))?;
             let path = paths::containerd_hosts_toml(registry);
+            read_by_containerd.push(path.clone());
             changed |= file(
                 &mut hs,
                 f,
@@ -100,10 +105,13 @@ impl Phase for ContainerRuntime {
                 "systemctl enable --now containerd\nsystemctl is-active -q containerd",
             ));
             if changed && svc.is_active() {
-                hs.change(restart());
+                hs.change(restart("its configuration changed"));
             }
         } else if changed {
-            hs.change(restart());
+            hs.change(restart("its configuration changed"));
+        } else if f.state.runs_older_than("containerd", &read_by_containerd) {
+            // Written by an earlier run whose restart never happened (interrupted, or failed).
+            hs.change(restart("it runs with an older configuration than its files"));
         } else {
             hs.unchanged("containerd", "enabled and running with the current configuration");
         }
@@ -111,10 +119,11 @@ impl Phase for ContainerRuntime {
     }
 }
 
-fn restart() -> Step {
+/// Reloads units first: the proxy phase's drop-in is part of what containerd reads.
+fn restart(why: &str) -> Step {
     Step::script(
         "containerd-restart",
-        "restart containerd (its configuration changed)",
-        "systemctl restart containerd\nsystemctl is-active -q containerd",
+        format!("restart containerd ({why})"),
+        "systemctl daemon-reload\nsystemctl restart containerd\nsystemctl is-active -q containerd",
     )
 }

@@ -91,7 +91,11 @@ impl Phase for Etcd {
         })?;
         let changed = file(&mut hs, f, "etcd-unit", paths::ETCD_UNIT, 0o644, Content::new(unit));
         let svc = f.state.service("etcd");
-        if changed || !svc.is_active() || svc.enabled != "enabled" {
+        if changed
+            || !svc.is_active()
+            || svc.enabled != "enabled"
+            || f.state.runs_older_than("etcd", &[paths::ETCD_UNIT])
+        {
             hs.change(Step::script(
                 "etcd-start",
                 "(re)start etcd with groundup's unit",
