@@ -1,7 +1,12 @@
-//! The facts section `cluster`: what an initialised control plane's API says, read-only and only
-//! where kube-apiserver's manifest and admin.conf exist. Its namespaces and nodes, the expiry of
-//! each bootstrap token (never the token's secret part: only the Secret's name and `expiration`
-//! are printed), and `helm list -A`. Each query must answer, or the whole section is unknown.
+//! The facts sections that ask Kubernetes itself, read-only:
+//! - `cluster`, where kube-apiserver's manifest and admin.conf exist: namespaces, nodes (and which
+//!   carry the control-plane label), kube-system's config maps, every DaemonSet's first container
+//!   (image and args), the expiry of each bootstrap token (never the token's secret part: only
+//!   the Secret's name and `expiration` are printed), and `helm list -A`. Each query must answer
+//!   with admin.conf's rights, or the whole section is unknown.
+//! - `apiserver`, on the same hosts: whether this host's own API server answers `/readyz`.
+//! - `membership`, on every host with kubelet.conf: the Node names the API lists with kubelet's
+//!   own credentials, so a join is done when the API says so, not when a file exists (issue 10).
 
 use std::collections::BTreeMap;
 
@@ -12,12 +17,18 @@ use time::OffsetDateTime;
 
 use crate::paths;
 
-/// The section's shell: three queries (kubectl starts once for namespaces and nodes together) in
-/// one `&&` chain, so a query that fails leaves the last marker out.
+/// The object listing's columns, tab-separated: kind, namespace, name, labels (JSON), and for a
+/// DaemonSet its first container's image and args (JSON).
+const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"\\t\"}{.metadata.name}{\"\\t\"}\
+{.metadata.labels}{\"\\t\"}{.spec.template.spec.containers[0].image}{\"\\t\"}{.spec.template.spec.containers[0].args}{\"\\n\"}{end}";
+
+/// The section's shell: three queries (kubectl starts once for every object kind) in one `&&`
+/// chain, so a query that fails leaves the last marker out.
 pub fn query() -> String {
     let k = format!("KUBECONFIG={} kubectl --request-timeout=5s", paths::ADMIN_CONF);
     format!(
-        "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces,nodes -o name \
+        "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces,nodes,daemonsets -A -o jsonpath='{OBJECTS}' \
+         && {k} -n kube-system get configmaps -o name \
          && echo @@tokens && {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.data.expiration}}{{\"\\n\"}}{{end}}' \
          && echo @@releases && KUBECONFIG={a} {h} list -A -o json; fi",
@@ -27,11 +38,90 @@ pub fn query() -> String {
     )
 }
 
+/// The `apiserver` section: this host's own API server, asked for `/readyz` through admin.conf's
+/// credentials but at 127.0.0.1 (the name checked is `kubernetes`, a SAN of every apiserver
+/// certificate). Prints nothing where there is no kube-apiserver manifest.
+pub fn apiserver_query() -> String {
+    format!(
+        "if [ -f {m} ] && [ -f {a} ]; then \
+         kubectl --kubeconfig={a} --server=https://127.0.0.1:6443 --tls-server-name=kubernetes \
+         --request-timeout=5s get --raw=/readyz 2>&1 | head -c 200; echo; fi",
+        m = paths::APISERVER_MANIFEST,
+        a = paths::ADMIN_CONF
+    )
+}
+
+/// The `membership` section: `@@client-cert-missing` when kubelet never finished its TLS
+/// bootstrap, else the Node names the API lists followed by `@@answered`; nothing without
+/// kubelet.conf, and no `@@answered` when the API did not answer.
+pub fn membership_query() -> String {
+    format!(
+        "if [ -f {k} ]; then if [ ! -e {c} ]; then echo @@client-cert-missing; \
+         else kubectl --kubeconfig={k} --request-timeout=5s get nodes \
+         -o jsonpath='{{range .items[*]}}{{.metadata.name}}{{\"\\n\"}}{{end}}' && echo @@answered; fi; fi",
+        k = paths::KUBELET_CONF,
+        c = KUBELET_CLIENT_CERT
+    )
+}
+
+/// kubelet's client certificate, written when its TLS bootstrap (the heart of a join) finished.
+pub const KUBELET_CLIENT_CERT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
+/// What a host knows of its own place in the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub enum Membership {
+    /// No kubelet.conf: never joined (or reset).
+    #[default]
+    None,
+    /// kubelet.conf but no client certificate: a join stopped before the TLS bootstrap ended.
+    NoClientCert,
+    /// kubelet.conf and a certificate, but the API did not answer: nothing can be said.
+    Unknown,
+    /// The Node names the API lists.
+    Listed(Vec<String>),
+}
+
+impl Membership {
+    pub fn parse(text: &str) -> Membership {
+        if text.trim().is_empty() {
+            Membership::None
+        } else if text.contains("@@client-cert-missing") {
+            Membership::NoClientCert
+        } else if let Some((names, _)) = text.split_once("@@answered") {
+            Membership::Listed(
+                names
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )
+        } else {
+            Membership::Unknown
+        }
+    }
+}
+
+/// One DaemonSet's first container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DaemonSet {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub args: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClusterState {
     pub namespaces: Vec<String>,
     /// Names of the cluster's nodes.
     pub nodes: Vec<String>,
+    /// The nodes labelled `node-role.kubernetes.io/control-plane` (kubeadm's last step of a
+    /// control-plane init or join, after its etcd member is promoted).
+    pub control_planes: Vec<String>,
+    /// kube-system's config maps (`kubeadm-config` exists once an init finished its upload).
+    pub kube_system_configmaps: Vec<String>,
+    pub daemonsets: Vec<DaemonSet>,
     /// Bootstrap token id → its expiry (Unix seconds), `None` when it never expires.
     pub tokens: BTreeMap<String, Option<i64>>,
     pub releases: Vec<Release>,
@@ -51,12 +141,46 @@ pub struct Release {
 pub fn parse(text: &str) -> Option<ClusterState> {
     let (head, releases) = text.split_once("@@releases\n")?;
     let (objects, tokens) = head.split_once("@@tokens\n")?;
-    Some(ClusterState {
-        namespaces: names(objects, "namespace/"),
-        nodes: names(objects, "node/"),
+    let mut st = ClusterState {
+        kube_system_configmaps: names(objects, "configmap/"),
         tokens: tokens.lines().filter_map(token).collect(),
         releases: serde_json::from_str(releases.trim()).unwrap_or_default(),
-    })
+        ..Default::default()
+    };
+    for l in objects.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        let [kind, ns, name, labels, rest @ ..] = f.as_slice() else {
+            continue;
+        };
+        match *kind {
+            "Namespace" => st.namespaces.push(name.to_string()),
+            "Node" => {
+                st.nodes.push(name.to_string());
+                if labels.contains("\"node-role.kubernetes.io/control-plane\"") {
+                    st.control_planes.push(name.to_string());
+                }
+            }
+            "DaemonSet" => st.daemonsets.push(DaemonSet {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                image: rest.first().unwrap_or(&"").to_string(),
+                args: rest
+                    .get(1)
+                    .and_then(|a| serde_json::from_str(a).ok())
+                    .unwrap_or_default(),
+            }),
+            _ => {}
+        }
+    }
+    Some(st)
+}
+
+impl ClusterState {
+    pub fn daemonset(&self, namespace: &str, name: &str) -> Option<&DaemonSet> {
+        self.daemonsets
+            .iter()
+            .find(|d| d.namespace == namespace && d.name == name)
+    }
 }
 
 fn names(text: &str, prefix: &str) -> Vec<String> {

@@ -19,7 +19,7 @@ pub use network::{DefaultRoute, Interface};
 pub use os::{OsFamily, OsRelease, Support};
 pub use packages::PackageManager;
 pub use ports::Listener;
-pub use state::{Service, State};
+pub use state::{Membership, Service, State};
 pub use system::{CgroupVersion, Memory};
 
 use crate::exec::{ExecError, Output, Request, Transport};

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::paths;
 
-pub use super::cluster::{ClusterState, Release};
+pub use super::cluster::{ClusterState, DaemonSet, Membership, Release};
 
 /// The kernel modules Kubernetes nodes need (overlayfs for containerd, br_netfilter for flannel).
 pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
@@ -110,6 +110,8 @@ pub fn sections() -> Vec<(&'static str, String)> {
         // containerd's images for the CRI (what kubelet sees), by name.
         ("images", "ctr -n k8s.io images ls -q".into()),
         ("cluster", super::cluster::query()),
+        ("apiserver", super::cluster::apiserver_query()),
+        ("membership", super::cluster::membership_query()),
     ]
 }
 
@@ -144,6 +146,11 @@ pub struct State {
     pub images: Vec<String>,
     /// What an initialised control plane's API says; `None` elsewhere or when it did not answer.
     pub cluster: Option<ClusterState>,
+    /// Whether this host's own kube-apiserver answers `/readyz` with `ok`; `None` where it has
+    /// none (no manifest).
+    pub apiserver_ready: Option<bool>,
+    /// What the API says of this host as a node, asked with its kubelet's credentials.
+    pub membership: Membership,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -175,6 +182,11 @@ pub struct Selinux {
 }
 
 impl State {
+    /// Whether the API lists `node` as a Node, asked from this host.
+    pub fn listed(&self, node: &str) -> bool {
+        matches!(&self.membership, Membership::Listed(n) if n.iter().any(|x| x == node))
+    }
+
     pub fn service(&self, name: &str) -> Service {
         self.services.get(name).cloned().unwrap_or_default()
     }
@@ -235,6 +247,10 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .map(String::from)
             .collect(),
         cluster: super::cluster::parse(&get("cluster")),
+        apiserver_ready: Some(get("apiserver").trim().to_string())
+            .filter(|s| !s.is_empty())
+            .map(|s| s == "ok"),
+        membership: Membership::parse(&get("membership")),
     }
 }
 

@@ -153,7 +153,11 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
     stub(
         "kubectl",
         "case \"$*\" in\n\
-         *namespaces,nodes*) printf 'namespace/default\\nnamespace/kube-system\\nnode/cp-1\\n';;\n\
+         *namespaces,nodes,daemonsets*) printf 'Namespace\\t\\tdefault\\t{\"kubernetes.io/metadata.name\":\"default\"}\\t\\t\\n\
+         Namespace\\t\\tkube-system\\t{}\\t\\t\\nNode\\t\\tcp-1\\t{\"node-role.kubernetes.io/control-plane\":\"\"}\\t\\t\\n\
+         Node\\t\\tw-1\\t{\"kubernetes.io/os\":\"linux\"}\\t\\t\\n\
+         DaemonSet\\tkube-flannel\\tkube-flannel-ds\\t{\"app\":\"flannel\"}\\tghcr.io/flannel-io/flannel:v0.28.9\\t[\"--ip-masq\",\"--kube-subnet-mgr\"]\\n';;\n\
+         *configmaps*) printf 'configmap/kube-root-ca.crt\\nconfigmap/kubeadm-config\\n';;\n\
          *secrets*) [ -f \"$(dirname \"$0\")/down\" ] && exit 1; printf 'bootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\\n';;\n\
          esac\n",
     );
@@ -183,7 +187,17 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
     std::fs::write(&manifest, "").unwrap();
     std::fs::write(&admin, "").unwrap();
     let c = run().expect("every query answered");
-    assert_eq!((c.namespaces.len(), c.nodes.as_slice()), (2, &["cp-1".to_string()][..]));
+    assert_eq!((c.namespaces.len(), c.nodes.len()), (2, 2), "{c:?}");
+    assert_eq!(c.control_planes, ["cp-1"], "only the labelled node");
+    assert!(c.kube_system_configmaps.iter().any(|m| m == "kubeadm-config"));
+    let ds = c.daemonset("kube-flannel", "kube-flannel-ds").expect("the DaemonSet");
+    assert_eq!(
+        (ds.image.as_str(), ds.args.as_slice()),
+        (
+            "ghcr.io/flannel-io/flannel:v0.28.9",
+            &["--ip-masq".to_string(), "--kube-subnet-mgr".to_string()][..]
+        )
+    );
     assert_eq!(c.tokens.get("abcdef"), Some(&Some(1_795_599_000)));
     let args = std::fs::read_to_string(d.join("args")).unwrap();
     assert!(

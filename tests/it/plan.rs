@@ -291,6 +291,7 @@ fn artifacts_replace_the_repository_and_are_uploaded_once() {
         "kubeadm_1.36.3-1.1_amd64.deb",
         "kubectl_1.36.3-1.1_amd64.deb",
         "cri-tools_1.36.0-1.1_amd64.deb",
+        "kubernetes-cni_1.8.0-1.1_amd64.deb",
         "kubelet_1.35.7-1.1_amd64.deb",
     ] {
         std::fs::write(dir.path().join(f), f.as_bytes()).unwrap();
@@ -311,7 +312,7 @@ fn artifacts_replace_the_repository_and_are_uploaded_once() {
     );
     assert_eq!(
         shown.matches("+ upload ").count(),
-        4,
+        5,
         "the pinned version only: {shown}"
     );
     assert!(

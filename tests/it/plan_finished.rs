@@ -6,7 +6,7 @@
 
 use groundup::commands::plan::{build, PlanReport};
 use groundup::exec::Output;
-use groundup::facts::state::ClusterState;
+use groundup::facts::state::{ClusterState, Membership};
 use groundup::facts::HostFacts;
 use groundup::inventory::Inventory;
 use groundup::plan::{phases, Action, Context, HostResult, Item};
@@ -102,16 +102,23 @@ fn changes(r: &PlanReport, host: &str) -> Vec<String> {
 }
 
 /// What the first control plane's API says of a cluster made days ago: every inventory node has
-/// joined, and the token kubeadm init made has expired and been deleted.
+/// joined (control planes labelled), init uploaded kubeadm-config, flannel's DaemonSet is the
+/// manifest's, and the token kubeadm init made has expired and been deleted.
 fn api_of(inv: &Inventory) -> ClusterState {
+    let names = |cp: bool| -> Vec<String> {
+        inv.hosts
+            .iter()
+            .filter(|h| h.is_node() && (!cp || h.has(groundup::inventory::Role::ControlPlane)))
+            .map(|h| h.name.to_string())
+            .collect()
+    };
+    let flannel = groundup::plan::phases::pod_network::manifest(inv).unwrap();
     ClusterState {
         namespaces: vec!["default".into(), "kube-system".into()],
-        nodes: inv
-            .hosts
-            .iter()
-            .filter(|h| h.is_node())
-            .map(|h| h.name.to_string())
-            .collect(),
+        nodes: names(false),
+        control_planes: names(true),
+        kube_system_configmaps: vec!["kubeadm-config".into(), "kube-proxy".into()],
+        daemonsets: vec![groundup::plan::phases::pod_network::expected_daemonset(&flannel).unwrap()],
         ..Default::default()
     }
 }
@@ -137,7 +144,17 @@ fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
         .zip(raw)
         .map(|(h, hf)| with_files_in_place(&first, h.name.as_str(), hf))
         .collect();
-    done[0].facts.state.cluster = Some(api_of(inv));
+    // Every node: the API lists it (asked with its kubelet's credentials); every control plane:
+    // its API server answers and its admin.conf sees the cluster.
+    for (h, hf) in inv.hosts.iter().zip(done.iter_mut()) {
+        if h.is_node() {
+            hf.facts.state.membership = Membership::Listed(api_of(inv).nodes);
+        }
+        if h.has(groundup::inventory::Role::ControlPlane) {
+            hf.facts.state.apiserver_ready = Some(true);
+            hf.facts.state.cluster = Some(api_of(inv));
+        }
+    }
     done
 }
 
@@ -152,8 +169,10 @@ fn the_plan_of_a_finished_cluster_is_all_unchanged() {
     // Every phase had something to say about every host it covers, and said "unchanged".
     assert!(r.counts.unchanged > 5 * 15, "{}", r.counts);
     for want in [
-        "= kubeadm init: initialised (kube-apiserver manifest and kubelet.conf present)",
-        "= kubeadm join: already a node (kubelet.conf present)",
+        "= kubeadm init: initialised (admin.conf is authorised and kube-system holds kubeadm-config)",
+        "= kubeadm join: a node: the API lists it",
+        "= kubeadm join: a control plane: the API lists it with the control-plane label, and its API server answers",
+        "= DaemonSet kube-flannel/kube-flannel-ds: in the API with ghcr.io/flannel-io/flannel:v0.28.9 and the manifest's args",
         "= haproxy: active with the current configuration",
         "= /etc/kubernetes/groundup/kube-flannel.yml: content is current",
         "= bootstrap token: every node of the inventory has joined",
@@ -212,4 +231,105 @@ fn a_host_added_to_a_finished_cluster_is_the_only_one_that_changes_but_for_the_t
         let r = plan(&grown, &cx, f);
         assert_eq!(changes(&r, "node-21").len(), usize::from(renewed), "{left} s left");
     }
+}
+
+/// Issue 10, defects 4 and 5: what the API says decides, not files. From a finished cluster,
+/// one fact at a time is taken back to what a failed run leaves.
+#[test]
+fn flannel_init_and_joins_are_planned_from_what_the_api_says() {
+    let inv = cluster("");
+    let certs = generated_pki(&inv);
+    let cx = Context::with_certs(&inv, Some(certs.path())).unwrap();
+    let done = finished(&inv, &cx);
+    let first = inv.hosts[0].name.to_string();
+    let (cp2, worker) = (
+        inv.hosts[1].name.to_string(),
+        inv.hosts.last().unwrap().name.to_string(),
+    );
+    let with = |f: &dyn Fn(&mut Vec<HostFacts>)| {
+        let mut facts = done.clone();
+        f(&mut facts);
+        plan(&inv, &cx, facts)
+    };
+
+    // The manifest file is current, but the DaemonSet is not in the API (a failed kubectl apply,
+    // or a reset and re-init): flannel is applied again, after waiting for the API.
+    let r = with(&|f| f[0].facts.state.cluster.as_mut().unwrap().daemonsets.clear());
+    assert_eq!(changes(&r, &first), ["pod-network: flannel-apply"]);
+    let text = groundup::plan::show::text(&r.phases, false);
+    assert!(
+        text.contains("(the API has no such DaemonSet)") && text.contains("get --raw=/readyz"),
+        "{text}"
+    );
+    let r = with(&|f| {
+        f[0].facts.state.cluster.as_mut().unwrap().daemonsets[0]
+            .args
+            .pop()
+            .map(drop)
+            .unwrap()
+    });
+    assert_eq!(changes(&r, &first), ["pod-network: flannel-apply"], "args differ");
+
+    // kubeadm init stopped after the control plane came up: no kubeadm-config. Finished, not redone.
+    let r = with(&|f| {
+        f[0].facts
+            .state
+            .cluster
+            .as_mut()
+            .unwrap()
+            .kube_system_configmaps
+            .clear()
+    });
+    assert_eq!(changes(&r, &first), ["control-plane-init: kubeadm-init-finish"]);
+    let text = groundup::plan::show::text(&r.phases, false);
+    assert!(
+        text.contains("--skip-phases=preflight,certs,kubeconfig,etcd,control-plane,kubelet-start"),
+        "{text}"
+    );
+    // ... or before its API server answered (admin.conf gets no answer either): refused, with the way out.
+    let r = with(&|f| {
+        f[0].facts.state.cluster = None;
+        f[0].facts.state.apiserver_ready = Some(false);
+    });
+    let c = changes(&r, &first);
+    assert!(
+        c.iter()
+            .any(|c| c.starts_with("control-plane-init: cannot plan:") && c.contains("does not answer /readyz")),
+        "{c:#?}"
+    );
+
+    // A worker whose join stopped before kubelet's TLS bootstrap: cleared and joined again.
+    let wi = inv.hosts.len() - 1;
+    let r = with(&|f| f[wi].facts.state.membership = Membership::NoClientCert);
+    assert_eq!(changes(&r, &worker), ["workers-join: kubeadm-join"]);
+    let text = groundup::plan::show::text(&r.phases, false);
+    assert!(
+        text.contains("kubeadm reset -f\n        kubeadm join --config"),
+        "{text}"
+    );
+    // Listed by the API: a node. Not listed although the API answered: joined again.
+    let r = with(&|f| f[wi].facts.state.membership = Membership::Listed(vec![first.clone()]));
+    assert_eq!(changes(&r, &worker), ["workers-join: kubeadm-join"]);
+    // Joined before, but the API does not answer: nothing is guessed.
+    let r = with(&|f| f[wi].facts.state.membership = Membership::Unknown);
+    assert!(changes(&r, &worker)[0].starts_with("workers-join: cannot plan:"));
+
+    // A control plane whose join stopped at etcd-join: kubelet.conf and even a Node, but no
+    // control-plane label. The run stops there; nothing joins behind it.
+    let r = with(&|f| {
+        for hf in f.iter_mut().filter(|hf| hf.facts.state.cluster.is_some()) {
+            hf.facts
+                .state
+                .cluster
+                .as_mut()
+                .unwrap()
+                .control_planes
+                .retain(|n| *n != cp2);
+        }
+    });
+    let c = changes(&r, &cp2);
+    assert!(
+        c.len() == 1 && c[0].starts_with("control-plane-join: cannot plan:") && c[0].contains("unpromoted learner"),
+        "{c:#?}"
+    );
 }

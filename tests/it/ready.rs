@@ -110,10 +110,11 @@ async fn the_wait_asks_the_first_control_plane_until_the_cluster_is_up_or_time_i
 
 #[test]
 fn the_cluster_facts_of_an_initialised_control_plane_list_namespaces_and_releases() {
-    // `kubectl get namespaces,nodes -o name`, the token Secrets' jsonpath and `helm list -A -o json`
-    // as they print.
-    let raw = "@@groundup-fact:cluster\nnamespace/default\nnamespace/fiware\nnamespace/kube-system\n\
-               node/cp-1\nnode/worker-1\n@@tokens\nbootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\n\
+    // The object listing's jsonpath (tab-separated), kube-system's config maps `-o name`, the
+    // token Secrets' jsonpath and `helm list -A -o json` as they print.
+    let raw = "@@groundup-fact:cluster\nNamespace\t\tdefault\t{}\t\t\nNamespace\t\tfiware\t{}\t\t\n\
+               Namespace\t\tkube-system\t{}\t\t\nNode\t\tcp-1\t{}\t\t\nNode\t\tworker-1\t{}\t\t\n\
+               configmap/kubeadm-config\n@@tokens\nbootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\n\
                @@releases\n\
                [{\"name\":\"ingress-nginx\",\"namespace\":\"ingress-nginx\",\"revision\":\"1\",\
                \"updated\":\"2026-11-24 09:31:02.417 +0000 UTC\",\"status\":\"deployed\",\

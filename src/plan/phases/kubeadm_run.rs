@@ -2,8 +2,16 @@
 //! first control plane when it is not initialised yet; further control planes joined one at a
 //! time (serial: etcd membership changes one by one); workers joined in parallel. Each reads the
 //! configuration the `kubeadm-config` phase wrote, so no token is on a command line; the plan
-//! shows the equivalent `kubeadm join` with the token masked. A host that is already a node
-//! (kubelet.conf present) is left alone, and each script checks that again itself.
+//! shows the equivalent `kubeadm join` with the token masked.
+//!
+//! Done is what the API says, never a file (issue 10, defect 5): kubeadm writes the apiserver
+//! manifest and kubelet.conf before it can still fail. An init is done when admin.conf is
+//! authorised and kube-system holds `kubeadm-config`; a join when the API lists the Node (asked
+//! with the host's own kubelet credentials) and, for a control plane, the Node carries the
+//! control-plane label (kubeadm's step after its etcd member is promoted) and its own API server
+//! answers. A half-done init whose API server answers is finished; one whose does not is
+//! refused with the way out. A half-done worker is cleared (`kubeadm reset -f`) and joined again;
+//! a half-done control plane stops the run: its etcd member needs a person's eye.
 
 use super::kubeadm_config::{api_endpoint, bootstrap_token, first_control_plane};
 use crate::facts::HostFacts;
@@ -11,7 +19,8 @@ use crate::inventory::{Host, Role};
 use crate::paths;
 use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
-use crate::paths::{APISERVER_MANIFEST, KUBELET_CONF};
+use crate::facts::Membership;
+use crate::paths::APISERVER_MANIFEST;
 
 pub struct ControlPlaneInit;
 pub struct ControlPlaneJoin;
@@ -37,11 +46,49 @@ impl Phase for ControlPlaneInit {
             );
             return Ok(hs);
         }
-        let files = &hf.facts.state.files;
-        if files.contains_key(APISERVER_MANIFEST) && files.contains_key(KUBELET_CONF) {
+        let st = &hf.facts.state;
+        let finished = st
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.kube_system_configmaps.iter().any(|m| m == "kubeadm-config"));
+        if finished {
             hs.unchanged(
                 "kubeadm init",
-                "initialised (kube-apiserver manifest and kubelet.conf present)",
+                "initialised (admin.conf is authorised and kube-system holds kubeadm-config)",
+            );
+            return Ok(hs);
+        }
+        if st.files.contains_key(APISERVER_MANIFEST) {
+            if st.apiserver_ready != Some(true) {
+                return Err(PlanError::new(
+                    format!(
+                        "{} has a kube-apiserver manifest but its API server does not answer /readyz: \
+                         a `kubeadm init` stopped half-way, or the control plane is down",
+                        host.name
+                    ),
+                    format!(
+                        "if this cluster never came up, clear the half-done init with `kubeadm reset -f` on {} \
+                         and run `groundup apply` again; if it ran before, look at `crictl ps -a` and \
+                         `journalctl -u kubelet` there first",
+                        host.name
+                    ),
+                ));
+            }
+            hs.change(
+                Step::script(
+                    "kubeadm-init-finish",
+                    "finish the half-done kubeadm init (its API server answers; kubeadm-config, RBAC, \
+                     CoreDNS and kube-proxy are missing)",
+                    format!(
+                        "# the control plane runs: do the phases after wait-control-plane\n\
+                         kubeadm init --config {} --skip-phases=preflight,certs,kubeconfig,etcd,control-plane,kubelet-start",
+                        paths::KUBEADM_INIT
+                    ),
+                )
+                .with_hint(format!(
+                    "if kubeadm still fails, clear the init with `kubeadm reset -f` on {} and run `groundup apply` again",
+                    host.name
+                )),
             );
             return Ok(hs);
         }
@@ -50,14 +97,15 @@ impl Phase for ControlPlaneInit {
                 "kubeadm-init",
                 format!("kubeadm init --config {}", paths::KUBEADM_INIT),
                 format!(
-                    "# initialised already (a re-run after a partial apply): nothing to do\n\
-                     if [ -f {APISERVER_MANIFEST} ] && [ -f {KUBELET_CONF} ]; then exit 0; fi\n\
+                    "# started by another run meanwhile: leave it to the next plan\n\
+                     if [ -f {APISERVER_MANIFEST} ]; then echo 'kubeadm init already started here' >&2; exit 1; fi\n\
                      kubeadm init --config {}",
                     paths::KUBEADM_INIT
                 ),
             )
             .with_hint(format!(
-                "read the kubeadm output above; a half-done init is cleared with `kubeadm reset -f` on {}, then `groundup apply --resume`",
+                "read the kubeadm output above; `groundup apply` again finishes an init whose API server came up, \
+                 else clear it with `kubeadm reset -f` on {} first",
                 host.name
             )),
         );
@@ -68,9 +116,51 @@ impl Phase for ControlPlaneInit {
 /// The join step; its title is the `kubeadm join` a person would type, with the token masked.
 fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Result<HostSteps, PlanError> {
     let mut hs = HostSteps::default();
-    if hf.facts.state.files.contains_key(KUBELET_CONF) {
-        hs.unchanged("kubeadm join", "already a node (kubelet.conf present)");
-        return Ok(hs);
+    let st = &hf.facts.state;
+    let name = host.name.as_str();
+    let mut clear = false;
+    match &st.membership {
+        Membership::None => {}
+        Membership::Listed(_) if st.listed(name) && !control_plane => {
+            hs.unchanged("kubeadm join", "a node: the API lists it");
+            return Ok(hs);
+        }
+        Membership::Listed(_) if st.listed(name) && control_plane_done(hf, name) => {
+            hs.unchanged(
+                "kubeadm join",
+                "a control plane: the API lists it with the control-plane label, and its API server answers",
+            );
+            return Ok(hs);
+        }
+        Membership::Unknown => {
+            return Err(PlanError::new(
+                format!(
+                    "{name} has joined before (kubelet.conf and its client certificate), but the API did not answer it"
+                ),
+                format!(
+                    "check that {} is reachable from {name} and that the control plane runs",
+                    api_endpoint(cx.inv)?
+                ),
+            ))
+        }
+        _ if control_plane => {
+            return Err(PlanError::new(
+                format!(
+                    "{name}'s control-plane join stopped half-way: kubelet.conf exists, but the API does not list it \
+                     as a control plane whose API server answers; its etcd member may be an unpromoted learner"
+                ),
+                format!(
+                    "run `kubeadm reset -f` on {name} (it removes its etcd member), check on {} with \
+                     `kubectl -n kube-system exec etcd-{} -- etcdctl --cacert /etc/kubernetes/pki/etcd/ca.crt \
+                     --cert /etc/kubernetes/pki/etcd/server.crt --key /etc/kubernetes/pki/etcd/server.key member list` \
+                     that it is gone, then run `groundup apply` again; no further control plane joins before",
+                    first_control_plane(cx.inv).map_or("the first control plane", |f| f.name.as_str()),
+                    first_control_plane(cx.inv).map_or("<first>", |f| f.name.as_str()),
+                ),
+            ))
+        }
+        // A worker that is no node (yet): its half-done join holds nothing of value.
+        _ => clear = true,
     }
     let token = bootstrap_token(cx)?;
     let hash = cx
@@ -92,9 +182,13 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
             },
             shown,
             format!(
-                "# a node already (a re-run after a partial apply): nothing to do\n\
-                 if [ -f {KUBELET_CONF} ]; then exit 0; fi\n\
-                 kubeadm join --config {}",
+                "{}kubeadm join --config {}",
+                if clear {
+                    "# a join that stopped half-way (kubelet.conf, but the API lists no such node): clear it\n\
+                     kubeadm reset -f\n"
+                } else {
+                    ""
+                },
                 paths::KUBEADM_JOIN
             ),
         )
@@ -109,6 +203,17 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
         )),
     );
     Ok(hs)
+}
+
+/// A control plane's join finished: its Node carries the control-plane label and its own API
+/// server answers.
+fn control_plane_done(hf: &HostFacts, name: &str) -> bool {
+    let st = &hf.facts.state;
+    st.apiserver_ready == Some(true)
+        && st
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.control_planes.iter().any(|n| n == name))
 }
 
 impl Phase for ControlPlaneJoin {

@@ -1,6 +1,9 @@
 //! Phase `pod-network`: flannel at a pinned version, rendered from `templates/` with `Network` =
 //! the inventory's pod subnet and VXLAN, applied with kubectl on the first control plane when
-//! the manifest changed. Multi-NIC hosts: `--iface` lists the inventory's `iface` names and
+//! the API lacks it: no `kube-flannel-ds` DaemonSet with the manifest's image and args (issue 10,
+//! defect 4: a file on disk says nothing of a failed apply or a re-initialised cluster), or the
+//! manifest changed. The apply first waits for the API to answer (right after `kubeadm init` it
+//! may still say 503). Multi-NIC hosts: `--iface` lists the inventory's `iface` names and
 //! `--iface-regex` the networks of its pinned node IPs — flannel takes the first that matches on
 //! each node, so every node uses its own cluster address, not the NAT NIC of the default route.
 
@@ -8,6 +11,8 @@ use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory, Role};
 use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 use crate::render::render;
+
+use serde::Deserialize;
 
 use super::file;
 use super::kubeadm_config::first_control_plane;
@@ -81,23 +86,83 @@ impl Phase for PodNetwork {
             hs.unchanged("flannel", "applied from the first control plane");
             return Ok(hs);
         }
-        if file(
+        let text = manifest(cx.inv)?;
+        let changed = file(
             &mut hs,
             &hf.facts,
             "flannel-manifest",
             MANIFEST,
             0o644,
-            Content::new(manifest(cx.inv)?),
-        ) {
+            Content::new(text.clone()),
+        );
+        let want = expected_daemonset(&text)?;
+        let have = hf
+            .facts
+            .state
+            .cluster
+            .as_ref()
+            .and_then(|c| c.daemonset(&want.namespace, &want.name));
+        let missing = match have {
+            Some(d) if *d == want => None,
+            Some(_) => Some("its image or args differ from the manifest"),
+            None => Some("the API has no such DaemonSet"),
+        };
+        if !changed && missing.is_none() {
+            hs.unchanged(
+                format!("DaemonSet {}/{}", want.namespace, want.name),
+                format!("in the API with {} and the manifest's args", want.image),
+            );
+        }
+        if changed || missing.is_some() {
             hs.change(
                 Step::script(
                     "flannel-apply",
-                    format!("kubectl apply flannel {FLANNEL_VERSION}"),
-                    format!("kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f {MANIFEST}"),
+                    format!(
+                        "kubectl apply flannel {FLANNEL_VERSION} ({})",
+                        missing.unwrap_or("the manifest changed")
+                    ),
+                    format!(
+                        "export KUBECONFIG=/etc/kubernetes/admin.conf\n\
+                         # right after kubeadm init the API may still answer 503: wait for it (120 s at most)\n\
+                         for _ in $(seq 1 60); do kubectl get --raw=/readyz >/dev/null 2>&1 && break; sleep 2; done\n\
+                         kubectl apply -f {MANIFEST}"
+                    ),
                 )
                 .with_hint("check that the API server answers: `kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes` on this host"),
             );
         }
         Ok(hs)
     }
+}
+
+/// The DaemonSet `kube-flannel` container as the rendered manifest defines it: what the API must
+/// show for flannel to count as applied.
+pub fn expected_daemonset(manifest: &str) -> Result<crate::facts::state::DaemonSet, PlanError> {
+    let bug = |what: &str| {
+        PlanError::new(
+            format!("kube-flannel.yml: {what}"),
+            "this is a groundup bug; please report it",
+        )
+    };
+    for doc in serde_norway::Deserializer::from_str(manifest) {
+        let v = serde_norway::Value::deserialize(doc).map_err(|e| bug(&e.to_string()))?;
+        if v["kind"] != "DaemonSet" {
+            continue;
+        }
+        let container = v["spec"]["template"]["spec"]["containers"]
+            .as_sequence()
+            .and_then(|c| c.first())
+            .ok_or_else(|| bug("the DaemonSet has no container"))?;
+        let text = |v: &serde_norway::Value| v.as_str().unwrap_or_default().to_string();
+        return Ok(crate::facts::state::DaemonSet {
+            namespace: text(&v["metadata"]["namespace"]),
+            name: text(&v["metadata"]["name"]),
+            image: text(&container["image"]),
+            args: container["args"]
+                .as_sequence()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default(),
+        });
+    }
+    Err(bug("no DaemonSet"))
 }
