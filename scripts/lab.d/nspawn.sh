@@ -75,7 +75,7 @@ write_lab_inventory() {
     echo "known_hosts = \"$LAB_DIR/known_hosts\""
     echo ""
     echo "# The lab reaches Debian's mirror through apt-cacher-ng only, so containerd comes from Debian"
-    echo "# (1.6: enough to prepare nodes; real Kubernetes 1.36 wants source = \"docker\", containerd 2.x)."
+    echo "# (1.6.20 runs kubelet up to 1.36, with a warning that its CRI fallback ends in 1.37; 1.37 needs containerd 2.x)."
     echo "[container_runtime]"
     echo "source = \"os\""
     for i in $(seq 1 "$n"); do

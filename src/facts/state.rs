@@ -106,6 +106,11 @@ pub fn sections() -> Vec<(&'static str, String)> {
             "grep -s '^proxy=' /etc/dnf/dnf.conf | sha256sum | cut -c1-64".into(),
         ),
         ("marker", format!("cat {}", paths::MARKER)),
+        // The pause image the installed kubeadm pins (it prints its list offline for its own version).
+        (
+            "kubeadm-pause",
+            "command -v kubeadm >/dev/null 2>&1 && kubeadm config images list --kubernetes-version \"$(kubeadm version -o short)\" 2>/dev/null | grep '/pause:'".into(),
+        ),
         ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
         // containerd's images for the CRI (what kubelet sees), by name.
         ("images", "ctr -n k8s.io images ls -q".into()),
@@ -140,6 +145,8 @@ pub struct State {
     pub dnf_proxy: Option<String>,
     /// The host's marker of the last run that changed it.
     pub marker: Option<String>,
+    /// The pause image the installed kubeadm pins (`registry.k8s.io/pause:3.10.2`), when installed.
+    pub kubeadm_pause: Option<String>,
     /// The version of /usr/local/bin/helm (`v3.19.0`), when installed.
     pub helm: Option<String>,
     /// Image names in containerd's `k8s.io` namespace (empty without containerd).
@@ -239,6 +246,11 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .collect(),
         dnf_proxy: Some(get("dnf-proxy").trim().to_string()).filter(|s| s.len() == 64),
         marker: Some(get("marker").trim().to_string()).filter(|s| !s.is_empty()),
+        kubeadm_pause: get("kubeadm-pause")
+            .lines()
+            .map(str::trim)
+            .find(|l| l.contains("/pause:"))
+            .map(String::from),
         helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
         images: get("images")
             .lines()

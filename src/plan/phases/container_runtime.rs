@@ -1,10 +1,16 @@
-//! Phase `container-runtime`: containerd configured for Kubernetes — `config.toml` from
-//! `templates/` for the installed major version (systemd cgroups, the sandbox image kubeadm
-//! expects, registry mirrors via `certs.d`), enabled and running, crictl pointed at it. Restarted
-//! only when its configuration changed.
+//! Phases `container-runtime` and `sandbox-image`: containerd configured for Kubernetes —
+//! `config.toml` from `templates/` for the installed major version (systemd cgroups, the sandbox
+//! image, registry mirrors via `certs.d`), enabled and running, crictl pointed at it. Restarted
+//! when its configuration changed, or when it runs older than its files.
+//!
+//! The sandbox (pause) image is the one the installed kubeadm pins, as `kubeadm config images
+//! list` prints it (facts section `kubeadm-pause`): one source of truth, no table that drifts
+//! (issue 10, defect 2: 1.36 pins pause 3.10.2, the old table said 3.10.1). kubeadm is installed
+//! after containerd, so `sandbox-image` plans the same configuration again right after
+//! `kube-packages`; on a fresh host that is where the sandbox line first appears.
 
 use crate::facts::HostFacts;
-use crate::inventory::{Host, KubeVersion};
+use crate::inventory::Host;
 use crate::paths;
 use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 use crate::render::render;
@@ -16,11 +22,18 @@ pub const SOCKET: &str = "unix:///run/containerd/containerd.sock";
 
 pub struct ContainerRuntime;
 
-/// The pause image kubeadm's constants pin per minor (kubeadm only warns on a mismatch, but the
-/// kubelet's sandboxes then differ from what `kubeadm config images` pre-pulls).
-pub fn pause_image(v: KubeVersion) -> String {
-    let tag = if v.minor <= 33 { "3.10" } else { "3.10.1" };
-    format!("registry.k8s.io/pause:{tag}")
+pub struct SandboxImage;
+
+impl Phase for SandboxImage {
+    fn name(&self) -> &'static str {
+        "sandbox-image"
+    }
+    fn applies(&self, host: &Host) -> bool {
+        host.is_node()
+    }
+    fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        ContainerRuntime.plan(cx, host, hf)
+    }
 }
 
 impl Phase for ContainerRuntime {
@@ -44,10 +57,14 @@ impl Phase for ContainerRuntime {
         } else {
             "containerd-config-v2.toml"
         };
-        let sandbox = rt
-            .sandbox_image
-            .clone()
-            .unwrap_or_else(|| pause_image(cx.inv.cluster.kubernetes_version));
+        let sandbox = rt.sandbox_image.clone().or_else(|| f.state.kubeadm_pause.clone());
+        if sandbox.is_none() {
+            hs.warn(if f.packages.contains_key("kubeadm") {
+                "the installed kubeadm names no pause image (`kubeadm config images list` failed): containerd keeps its default"
+            } else {
+                "the sandbox image is set once kubeadm is installed (phase sandbox-image): kubeadm pins it"
+            });
+        }
         let config = render(
             template,
             minijinja::context! { sandbox_image => sandbox, certs_d => paths::CONTAINERD_CERTS_D },

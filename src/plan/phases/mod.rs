@@ -37,6 +37,7 @@ pub const ALL: &[&dyn Phase] = &[
     &container_runtime::ContainerRuntime,
     &images::Images,
     &kube_packages::KubePackages,
+    &container_runtime::SandboxImage,
     &helm::Helm,
     &pki_files::PkiFiles,
     &etcd::Etcd,
