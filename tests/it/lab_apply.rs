@@ -493,12 +493,29 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
     // is made here by writing that config as groundup renders it). The file is current, so only
     // containerd's start time can say it runs the old one: --resume restarts it.
     let inv2 = inventory(d, &[7, 8, 9], "sandbox_image = \"registry.k8s.io/pause:3.9\"\n");
+    let rendered = d.join("rendered");
+    let st = groundup(d)
+        .args(["render", "--os", "debian-12", "-i"])
+        .arg(&inv2)
+        .arg("--out")
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let config = std::fs::read(rendered.join("lab-8/etc/containerd/config.toml")).unwrap();
+    assert!(String::from_utf8_lossy(&config).contains("pause:3.9"));
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&config)
+    };
     let (_, out) = sh(
         d,
         &inv2,
         "lab-8",
-        "sleep 1.1; sed -i 's#^\\( *sandbox_image = \\).*#\\1\"registry.k8s.io/pause:3.9\"#' /etc/containerd/config.toml; \
-         systemctl show -p ActiveEnterTimestamp --value containerd",
+        &format!(
+            "sleep 1.1; echo {b64} | base64 -d > /etc/containerd/config.toml; \
+             systemctl show -p ActiveEnterTimestamp --value containerd"
+        ),
     );
     let before = out.trim().to_string();
     let (code, v) = run_json(d, &inv2, &["plan", "--until", "container-runtime", "--on", "lab-8"]);
