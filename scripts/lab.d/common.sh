@@ -169,10 +169,36 @@ wait_ssh() {
   die "$name: no SSH at $lo:2200 within $secs s; see $RUN/ (nspawn-$name.log, qemu-$name.log) or $LAB_DIR/vm/$name/console.log"
 }
 
+# nspawn hosts are found by what really runs, never by pid files alone (they go stale: issue 10).
+# nspawn-launch.sh puts each host into a cgroup gulab-NAME in every hierarchy, and everything the
+# host starts (its systemd, kubelet, containers) stays below it.
+host_pids() {   # host_pids NAME -> the PIDs of every process of nspawn host NAME
+  grep -l -E "/gulab-$1(/|\$)" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 || true
+}
+host_nspawn_pid() {   # host_nspawn_pid NAME -> the PID of systemd-nspawn for NAME (empty if none)
+  local p
+  for p in $(host_pids "$1"); do
+    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -E "^systemd-nspawn .*-M $1 "; then echo "$p"; return 0; fi
+  done
+}
+running_hosts() {   # the names of the nspawn hosts that have processes, one per line
+  grep -h -o -E '/gulab-lab-[0-9]+(/|$)' /proc/[0-9]*/cgroup 2>/dev/null | sed -E 's#^/gulab-##; s#/$##' | sort -u -V || true
+}
+
 lab_status() {
-  local f any=0
+  local f any=0 name pid n
+  for name in $(running_hosts); do
+    any=1; pid=$(host_nspawn_pid "$name"); n=$(host_pids "$name" | wc -l)
+    if [ -n "$pid" ]; then echo "up    $name (nspawn pid $pid, $n processes)"; else echo "stray $name ($n processes without nspawn; scripts/lab down ends them)"; fi
+  done
+  for f in "$LAB_DIR/hosts"/lab-*; do
+    [ -d "$f" ] || continue
+    name=$(basename "$f")
+    [ -n "$(host_pids "$name")" ] || { any=1; echo "down  $name (disk kept; scripts/lab up starts it)"; }
+  done
   for f in "$RUN"/*.pid; do
     [ -e "$f" ] || continue
+    case "$(basename "$f")" in nspawn-*) continue;; esac
     any=1
     if alive "$(basename "$f" .pid)"; then echo "up    $(basename "$f" .pid) (pid $(cut -d' ' -f1 "$f"))"; else echo "dead  $(basename "$f" .pid)"; fi
   done

@@ -26,7 +26,7 @@ nspawn_up() {
 
 host_up() {   # host_up BASE NAME ADDR INDEX
   local base=$1 name=$2 addr=$3 i=$4 H=$HOSTS/$2
-  if alive "nspawn-$name"; then return 0; fi
+  if [ -n "$(host_pids "$name")" ]; then return 0; fi
   mkdir -p "$H/upper" "$H/work" "$H/merged"
   mountpoint -q "$H/merged" || mount -t overlay overlay -o "lowerdir=$base,upperdir=$H/upper,workdir=$H/work" "$H/merged"
   local M=$H/merged
@@ -45,6 +45,7 @@ RemainAfterExit=yes
 ExecStart=/bin/sh -c 'mount -o remount,rw /sys/fs/cgroup; for c in cpu cpuacct cpuset memory devices freezer blkio pids; do umount /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done'
 UNIT
   ln -sf /etc/systemd/system/cgroup-v1-rw.service "$M/etc/systemd/system/sysinit.target.wants/cgroup-v1-rw.service"
+  kubelet_ready "$M" "$H"
   local kv; kv=$(uname -r)
   mkdir -p "$M/lib/modules/$kv"
   printf '%s\n' kernel/fs/overlayfs/overlay.ko kernel/net/bridge/br_netfilter.ko kernel/drivers/net/vxlan/vxlan.ko \
@@ -53,7 +54,62 @@ UNIT
   chroot "$M" depmod "$kv" 2>/dev/null || true
   [ -f "$M/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$M/etc/ssh/ssh_host_ed25519_key"
   authorize_key "$M"
-  start_bg "nspawn-$name" bash "$REPO/scripts/lab.d/nspawn-launch.sh" "$name" "$M" "$i"
+  start_bg "nspawn-$name" bash "$REPO/scripts/lab.d/nspawn-launch.sh" "$name" "$M" "$i" "$H/containerd"
+}
+
+# What kubelet and containers need on an nspawn host, none of it needed (or made by groundup) on a
+# real VM (issue 10): a nameserver (CoreDNS refuses to start without one; nothing answers on the
+# bridge address, so lookups fail fast), /dev/kmsg (kubelet's OOM watcher; linked to /dev/console
+# as kind does), the sysctl values kubelet insists on (read-only inside nspawn: files holding the
+# wanted values are bind-mounted over them at boot), a real filesystem for /var/lib/containerd
+# (overlayfs cannot stack on the host's overlay root; a folder on this machine's disk, bound in by
+# nspawn-launch.sh, survives restarts), and a runc wrapper that clamps negative oomScoreAdj to 0
+# (this machine has no CAP_SYS_RESOURCE, and runc fails with "can't get final child's PID").
+kubelet_ready() {   # kubelet_ready ROOT HOSTDIR
+  local M=$1 H=$2
+  mkdir -p "$H/containerd"
+  echo "nameserver $NET.1" >"$M/etc/resolv.conf"
+  mkdir -p "$M/etc/tmpfiles.d"
+  echo 'L /dev/kmsg - - - - /dev/console' >"$M/etc/tmpfiles.d/lab-kmsg.conf"
+  cat >"$M/etc/systemd/system/lab-kubelet-sysctls.service" <<'UNIT'
+[Unit]
+Description=The sysctl values kubelet wants, over read-only /proc/sys (groundup nspawn test host)
+DefaultDependencies=no
+Before=sysinit.target kubelet.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/lab-kubelet-sysctls
+UNIT
+  mkdir -p "$M/usr/local/sbin"
+  cat >"$M/usr/local/sbin/lab-kubelet-sysctls" <<'SCRIPT'
+#!/bin/sh
+# Lab-only (scripts/lab): a writable file holding each value kubelet wants, bound over /proc/sys.
+set -e
+mkdir -p /run/lab-sysctl
+for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1; do
+  k=${kv%%=*} f=/run/lab-sysctl/$(echo "${kv%%=*}" | tr / _)
+  echo "${kv#*=}" >"$f"
+  grep -q " /proc/sys/$k " /proc/self/mountinfo || mount --bind "$f" "/proc/sys/$k"
+done
+SCRIPT
+  chmod 755 "$M/usr/local/sbin/lab-kubelet-sysctls"
+  ln -sf /etc/systemd/system/lab-kubelet-sysctls.service "$M/etc/systemd/system/sysinit.target.wants/lab-kubelet-sysctls.service"
+  cat >"$M/usr/local/sbin/runc" <<'WRAP'
+#!/bin/bash
+# Lab-only runc wrapper (scripts/lab): this machine cannot grant CAP_SYS_RESOURCE, so a negative
+# oomScoreAdj in a bundle or process spec is clamped to 0; everything else goes to the real runc.
+spec=() prev=
+for a in "$@"; do
+  case "$prev" in --bundle|-b) spec+=("$a/config.json");; --process|-p) spec+=("$a");; esac
+  case "$a" in --bundle=*) spec+=("${a#--bundle=}/config.json");; --process=*) spec+=("${a#--process=}");; esac
+  prev=$a
+done
+for f in "${spec[@]}"; do [ -f "$f" ] && sed -i -E 's/"oomScoreAdj": ?-[0-9]+/"oomScoreAdj":0/g' "$f"; done
+for r in /usr/sbin/runc /usr/bin/runc; do [ -x "$r" ] && exec "$r" "$@"; done
+echo "lab runc wrapper: no runc in /usr/sbin or /usr/bin" >&2; exit 127
+WRAP
+  chmod 755 "$M/usr/local/sbin/runc"
 }
 
 write_lab_inventory() {
@@ -78,6 +134,12 @@ write_lab_inventory() {
     echo "# (1.6.20 runs kubelet up to 1.36, with a warning that its CRI fallback ends in 1.37; 1.37 needs containerd 2.x)."
     echo "[container_runtime]"
     echo "source = \"os\""
+    echo ""
+    echo "# Lab-only: nspawn hosts here boot with cgroup v1 and share this machine's kernel."
+    echo "[kubelet]"
+    echo "allow_cgroup_v1 = true"
+    echo "[kube_proxy]"
+    echo "conntrack_max_per_core = 0   # nf_conntrack_max cannot be set outside the initial network namespace"
     for i in $(seq 1 "$n"); do
       if [ "$i" = 1 ]; then roles='["control-plane", "etcd"]'; else roles='["worker"]'; fi
       echo ""
@@ -93,23 +155,28 @@ write_lab_inventory() {
 }
 
 # Pulls the plug: SIGKILL to the container's init (nspawn's child) ends its whole PID namespace at
-# once, like a power cut; killing nspawn alone would orphan the container. Its SSH relays go too,
-# with their per-connection children, so open sessions see the connection drop at once (a dead
-# peer sends no reset here, and keepalives would take 45 s).
+# once, like a power cut; killing nspawn alone would orphan the container. The host is found by what
+# runs (its cgroup, see host_pids), not by a pid file. Its SSH relays go too, with their
+# per-connection children, so open sessions see the connection drop at once (a dead peer sends no
+# reset here, and keepalives would take 45 s).
 nspawn_kill() {
-  local name=$1 f=$RUN/nspawn-$1.pid pid r rp c
-  [ -f "$f" ] && alive "nspawn-$name" || { log "$name is not running"; return 0; }
-  pid=$(cut -d' ' -f1 "$f")
-  for c in $(pgrep -P "$pid"); do kill -KILL "$c" 2>/dev/null || true; done
-  for r in "relay-ssh-$name-ns" "relay-ssh-$name-host"; do
-    [ -f "$RUN/$r.pid" ] || continue
-    rp=$(cut -d' ' -f1 "$RUN/$r.pid")
-    for c in $(pgrep -P "$rp"); do kill -KILL "$c" 2>/dev/null || true; done
-    stop_pid "$r"
-  done
-  for _ in $(seq 1 50); do alive "nspawn-$name" || break; sleep 0.1; done
-  stop_pid "nspawn-$name"
+  local name=$1 pid c
+  pid=$(host_nspawn_pid "$name")
+  if [ -z "$pid" ] && [ -z "$(host_pids "$name")" ]; then log "$name is not running"; relays_kill "$name"; return 0; fi
+  if [ -n "$pid" ]; then for c in $(pgrep -P "$pid"); do kill -KILL "$c" 2>/dev/null || true; done; fi
+  relays_kill "$name"
+  for _ in $(seq 1 50); do [ -z "$(host_pids "$name")" ] && break; kill -KILL $(host_pids "$name") 2>/dev/null || true; sleep 0.1; done
+  [ -z "$(host_pids "$name")" ] || die "$name: processes still in cgroup gulab-$name after SIGKILL: $(host_pids "$name" | tr '\n' ' ')"
+  rm -f "$RUN/nspawn-$name.pid"
   log "$name killed (its disk is kept; scripts/lab up starts it again)"
+}
+relays_kill() {   # the socat relays for NAME's sshd, found by the socket path in their command line
+  local name=$1 p c
+  for p in $(pgrep -f "$RUN/ssh-$name\.sock" || true); do
+    for c in $(pgrep -P "$p"); do kill -KILL "$c" 2>/dev/null || true; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  rm -f "$RUN/relay-ssh-$name-ns.pid" "$RUN/relay-ssh-$name-host.pid"
 }
 
 # Back to the base image: the host's overlay upper layer is removed (new host key on next start).
@@ -120,24 +187,20 @@ nspawn_wipe() {
   log "$1 wiped"
 }
 
-# How many nspawn hosts the lab has (the highest lab-N with a pid file).
+# How many nspawn hosts the lab has: the highest lab-N that runs or has a disk.
 nspawn_count() {
-  local f n max=0
-  for f in "$RUN"/nspawn-lab-*.pid "$HOSTS"/lab-*; do
-    [ -e "$f" ] || continue
-    n=$(basename "$f" .pid); n=${n##*-}
-    [ "$n" -gt "$max" ] && max=$n
+  local n max=0
+  for n in $(running_hosts) $(ls "$HOSTS" 2>/dev/null); do
+    n=${n##*-}; [ "$n" -gt "$max" ] && max=$n
   done
   echo "$max"
 }
 
+# Every host that runs (by cgroup) is killed, then the pid-file leftovers; mounts and cgroups go last.
 nspawn_down() {
-  local f name
-  for f in "$RUN"/nspawn-*.pid; do
-    [ -e "$f" ] || continue
-    name=$(basename "$f" .pid); name=${name#nspawn-}
-    stop_pid "nspawn-$name"
-  done
+  local name f
+  for name in $(running_hosts); do nspawn_kill "$name"; done
+  for f in "$RUN"/nspawn-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
   for f in "$HOSTS"/*/merged; do
     [ -d "$f" ] || continue
     if mountpoint -q "$f"; then umount "$f" || umount -l "$f"; fi
