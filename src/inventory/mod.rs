@@ -26,7 +26,23 @@ pub struct Inventory {
     pub pki: PkiSettings,
     /// `[container_runtime]`, `[artifacts]`, `[proxy]`, `[os]`: how hosts are prepared.
     pub node: NodeSettings,
+    /// `[kubelet]`, `[kube_proxy]`, `[kubeadm]`: settings of Kubernetes' own components.
+    pub kube: KubeSettings,
     pub hosts: Vec<Host>,
+}
+
+/// The few settings of kubelet, kube-proxy and kubeadm an inventory may change (issue 10).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KubeSettings {
+    /// Run kubelet on cgroup v1 hosts (deprecated by Kubernetes): `failCgroupV1: false` plus
+    /// kubeadm's `SystemVerification` preflight exception.
+    pub allow_cgroup_v1: bool,
+    /// kube-proxy's mode (`iptables`, `ipvs`, `nftables`); kube-proxy's default when `None`.
+    pub proxy_mode: Option<String>,
+    /// kube-proxy's `conntrack.maxPerCore`; 0 leaves `nf_conntrack_max` alone.
+    pub conntrack_max_per_core: Option<u32>,
+    /// kubeadm's v1beta4 `timeouts` (camelCase name → Go duration), for init and join alike.
+    pub kubeadm_timeouts: std::collections::BTreeMap<String, String>,
 }
 
 /// How hosts are prepared before Kubernetes goes on them (issue 4).

@@ -28,7 +28,36 @@ pub struct RawInventory {
     #[serde(default)]
     pub api: Option<S<RawApi>>,
     #[serde(default)]
+    pub kubelet: Option<S<RawKubelet>>,
+    #[serde(default)]
+    pub kube_proxy: Option<S<RawKubeProxy>>,
+    #[serde(default)]
+    pub kubeadm: Option<S<RawKubeadm>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
+}
+
+/// `[kubelet]`: the settings groundup exposes of the KubeletConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubelet {
+    pub allow_cgroup_v1: Option<S<bool>>,
+}
+
+/// `[kube_proxy]`: mode and conntrack sizing of the KubeProxyConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubeProxy {
+    pub mode: Option<S<String>>,
+    pub conntrack_max_per_core: Option<S<u32>>,
+}
+
+/// `[kubeadm]`: kubeadm's own timeouts (v1beta4 `timeouts`), by their kubeadm names in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubeadm {
+    #[serde(default)]
+    pub timeouts: Option<S<std::collections::BTreeMap<String, S<String>>>>,
 }
 
 /// `[container_runtime]`: where containerd comes from, the sandbox image, registry mirrors.

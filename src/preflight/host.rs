@@ -108,7 +108,21 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
     });
     out.push(match f.cgroup {
         CgroupVersion::V2 => Check::ok("cgroups", "v2"),
-        CgroupVersion::V1 => Check::warn("cgroups", "v1", "Kubernetes 1.35+ kubelets refuse cgroup v1 unless failCgroupV1 is false; prefer a distribution that boots with cgroup v2"),
+        CgroupVersion::V1 if inv.kube.allow_cgroup_v1 => Check::warn(
+            "cgroups",
+            "v1 (allowed by [kubelet] allow_cgroup_v1)",
+            "cgroup v1 is deprecated by Kubernetes and kubelet drops it in a later release; move to a distribution that boots with cgroup v2",
+        ),
+        CgroupVersion::V1 if inv.cluster.kubernetes_version.minor >= 35 => Check::fail(
+            "cgroups",
+            format!("v1, which kubelet {} refuses (failCgroupV1)", inv.cluster.kubernetes_version),
+            "boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or set `[kubelet] allow_cgroup_v1 = true` (deprecated by Kubernetes)",
+        ),
+        CgroupVersion::V1 => Check::warn(
+            "cgroups",
+            "v1",
+            "Kubernetes 1.35+ kubelets refuse cgroup v1; prefer a distribution that boots with cgroup v2",
+        ),
         CgroupVersion::Unknown => Check::warn("cgroups", "unknown", "could not read the cgroup filesystem type of /sys/fs/cgroup"),
     });
     out.push(if f.init == "systemd" {

@@ -12,7 +12,7 @@ fn inventory(dir: &Path) -> std::path::PathBuf {
     let s = &lab.hosts[0].ssh;
     let mut t = format!(
         "[cluster]\nname = \"etcdlab\"\nkubernetes_version = \"1.36.3\"\n\n[ssh]\nuser = \"root\"\nport = 2200\n\
-         identity_file = \"{}\"\nknown_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n",
+         identity_file = \"{}\"\nknown_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n",
         s.identity_file.as_ref().unwrap().display(),
         s.known_hosts.as_ref().unwrap().display()
     );

@@ -19,7 +19,7 @@ fn inventory(dir: &Path, artifacts: &Path) -> std::path::PathBuf {
     let mut t = format!(
         "[cluster]\nname = \"locallb\"\nkubernetes_version = \"1.36.3\"\n\n[api]\nmode = \"local-lb\"\n\n\
          [ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n\n\
-         [container_runtime]\nsource = \"os\"\n\n[artifacts]\ndir = \"{}\"\n",
+         [container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n\n[artifacts]\ndir = \"{}\"\n",
         s.identity_file.as_ref().unwrap().display(),
         s.known_hosts.as_ref().unwrap().display(),
         artifacts.display()

@@ -2,6 +2,7 @@
 //! `lab_*` modules need the real test hosts from `scripts/lab up` and fail (never skip) without them.
 
 mod common;
+mod e2e;
 mod engine;
 mod facts;
 mod inventory;
@@ -21,6 +22,7 @@ mod plan;
 mod plan_finished;
 mod plan_ha;
 mod plan_images;
+mod plan_kube;
 mod preflight;
 mod ready;
 mod window;

@@ -275,7 +275,7 @@ fn proxy_credentials_never_reach_a_plan_and_no_proxy_covers_the_cluster() {
 fn a_finished_host_plans_no_change_in_any_phase() {
     let inv = inventory(
         "[cluster]\nname = \"lab\"\nkubernetes_version = \"1.36.3\"\npod_subnet = \"10.244.0.0/16\"\nservice_subnet = \"10.96.0.0/12\"\n\
-         [container_runtime]\nsource = \"os\"\n\
+         [container_runtime]\nsource = \"os\"\n[kubelet]\nallow_cgroup_v1 = true\n\
          [[hosts]]\nname = \"lab-5\"\naddress = \"127.0.77.15\"\ninternal_address = \"10.77.0.15\"\nroles = [\"control-plane\", \"etcd\"]\n",
     );
     let report = plan_until(&inv, "debian-12-prepared", Some("kube-packages"));

@@ -18,7 +18,7 @@ use crate::plan::generated_pki;
 fn cluster(extra_hosts: &str) -> Inventory {
     let mut t = String::from(
         "[cluster]\nname = \"done\"\nkubernetes_version = \"1.36.3\"\n\n[api]\nmode = \"local-lb\"\n\n\
-         [container_runtime]\nsource = \"os\"\n",
+         [container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n",
     );
     for (i, roles) in [
         (21, "\"control-plane\", \"etcd\""),

@@ -14,6 +14,7 @@ use super::*;
 mod api;
 mod cluster;
 mod host;
+mod kube;
 mod node;
 mod pki;
 mod rules;
@@ -115,6 +116,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
     let etcd = rules::whole_cluster(&mut cx, &raw, &hosts, cluster.as_ref());
     let pki = pki::pki(&mut cx, raw.pki.as_ref());
     let node = node::node(&mut cx, &raw);
+    let kube = kube::kube(&mut cx, &raw);
 
     match (cluster, etcd) {
         (Some(mut c), Some(etcd)) if cx.problems.is_empty() => {
@@ -124,6 +126,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
                 cluster: c,
                 pki,
                 node,
+                kube,
                 hosts: hosts.into_iter().map(|(h, _)| h).collect(),
             })
         }

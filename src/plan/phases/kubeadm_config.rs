@@ -90,6 +90,13 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
         .map(|ip| ip.to_string());
     let endpoint = api_endpoint(inv)?;
     let first = first_control_plane(inv).is_some_and(|f| f.name == host.name);
+    // kubeadm's preflight refuses cgroup v1 (SystemVerification) as kubelet does; the inventory's
+    // explicit, deprecated opt-in turns off both.
+    let ignore_preflight: Vec<&str> = if inv.kube.allow_cgroup_v1 {
+        vec!["SystemVerification"]
+    } else {
+        vec![]
+    };
     let bug = |t: &str, e: minijinja::Error| {
         PlanError::new(format!("template {t}: {e}"), "this is a groundup bug; please report it")
     };
@@ -130,6 +137,8 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
                 pod_subnet => c.pod_subnet.to_string(), service_subnet => c.service_subnet.to_string(),
                 dns_domain => c.dns_domain.as_str(), etcd_endpoints, cert_sans,
                 encryption => c.encrypt_secrets, audit => c.audit_log, groundup_dir => paths::GROUNDUP_KUBE_DIR,
+                ignore_preflight, timeouts => &inv.kube.kubeadm_timeouts, fail_cgroup_v1 => !inv.kube.allow_cgroup_v1,
+                proxy_mode => inv.kube.proxy_mode.as_deref(), conntrack_max_per_core => inv.kube.conntrack_max_per_core,
             },
         )
         .map_err(|e| bug("kubeadm-init.yaml", e))?;
@@ -140,6 +149,7 @@ pub fn config(cx: &Context, host: &Host, hf: Option<&HostFacts>) -> Result<(&'st
             minijinja::context! {
                 name => host.name.as_str(), token => token.expose(), cri_socket => SOCKET, node_ip, endpoint,
                 ca_hash, pki => paths::KUBE_PKI, control_plane => host.has(Role::ControlPlane),
+                ignore_preflight, timeouts => &inv.kube.kubeadm_timeouts,
             },
         )
         .map_err(|e| bug("kubeadm-join.yaml", e))?;
