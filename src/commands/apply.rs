@@ -15,6 +15,19 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "apply")?;
     let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    // The PKI is made here, by `groundup pki generate`; an apply that would reach pki-files without it
+    // stops before it changes any host, instead of after minutes of preparation (issue 10).
+    if !cx.pki_pending.is_empty() && phases.iter().any(|p| p.name() == "pki-files") {
+        return Err(Failure::Usage(format!(
+            "{}: {} of the cluster PKI missing in `{}` (first: {}); nothing was changed\n  hint: run `groundup pki generate -i {}` \
+             (it never replaces a CA), then apply again",
+            run.inventory.path.display(),
+            if cx.pki.is_empty() { "all".to_string() } else { format!("{} file(s)", cx.pki_pending.len()) },
+            cx.certs_dir.display(),
+            cx.pki_pending[0],
+            run.inventory.path.display()
+        )));
+    }
     let state_dir = args.state_dir.clone().unwrap_or_else(journal::default_state_dir);
     let journal_path = journal::path_for(&state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
     let run_id = run_id();

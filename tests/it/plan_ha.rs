@@ -322,3 +322,27 @@ fn namespaces_and_helm_releases_come_after_the_nodes_are_ready_and_only_when_mis
     assert_eq!(changed.len(), 1);
     assert!(changed[0].contains("--version 4.14.1"));
 }
+
+#[test]
+fn apply_without_the_pki_stops_before_it_connects_to_any_host() {
+    let inv_path = crate::common::root().join("inventory/single.toml");
+    let certs = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_groundup"))
+        .args(["apply", "-i"])
+        .arg(&inv_path)
+        .arg("--certs-dir")
+        .arg(certs.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nothing was changed") && err.contains("groundup pki generate -i"),
+        "{err}"
+    );
+    // Stopped before the journal: no run started, so no host was contacted.
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0, "{err}");
+}
