@@ -270,6 +270,10 @@ fn flannel_init_and_joins_are_planned_from_what_the_api_says() {
     });
     assert_eq!(changes(&r, &first), ["pod-network: flannel-apply"], "args differ");
 
+    // A configured node whose kubelet was stopped (the API still says Ready for ~45 s): started.
+    let r = with(&|f| f[4].facts.state.services.get_mut("kubelet").unwrap().active = "inactive".into());
+    assert_eq!(changes(&r, &worker), ["kube-packages: kubelet-start"]);
+
     // kubeadm init stopped after the control plane came up: no kubeadm-config. Finished, not redone.
     let r = with(&|f| {
         f[0].facts

@@ -1,6 +1,7 @@
 //! Phase `kube-packages`: kubelet, kubeadm and kubectl at the pinned patch version plus what the
 //! real packages depend on beyond the distribution (cri-tools, kubernetes-cni), from the pkgs.k8s.io repository of the pinned minor (with its key), or from `[artifacts]`;
-//! held at that version (apt-mark hold / the dnf repository's `exclude=`); kubelet enabled.
+//! held at that version (apt-mark hold / the dnf repository's `exclude=`); kubelet enabled, and
+//! running once kubeadm has configured it.
 //! Never changes an installed Kubernetes version: that is an upgrade.
 
 use crate::facts::HostFacts;
@@ -93,6 +94,31 @@ impl Phase for KubePackages {
                 "systemctl enable kubelet",
             ));
         }
+        // Once kubeadm has configured it, kubelet running is managed state: a stopped kubelet
+        // leaves its node NotReady ~45 s later, while the API still says Ready (issue 10).
+        let kubelet = f.state.service("kubelet");
+        if f.state.files.contains_key(crate::paths::KUBELET_CONF) {
+            if kubelet.is_active() {
+                hs.unchanged("kubelet running", "active, with its kubeconfig in place");
+            } else {
+                hs.change(Step::script(
+                    "kubelet-start",
+                    format!(
+                        "start kubelet (it is {}, but the node is configured)",
+                        or_unknown(&kubelet.active)
+                    ),
+                    "systemctl start kubelet",
+                ));
+            }
+        }
         Ok(hs)
+    }
+}
+
+fn or_unknown(state: &str) -> &str {
+    if state.is_empty() {
+        "in an unknown state"
+    } else {
+        state
     }
 }
