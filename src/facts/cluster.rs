@@ -29,6 +29,7 @@ pub fn query() -> String {
     format!(
         "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces,nodes,daemonsets -A -o jsonpath='{OBJECTS}' \
          && {k} -n kube-system get configmaps -o name \
+         && {k} get clusterrolebindings -o name \
          && echo @@tokens && {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.data.expiration}}{{\"\\n\"}}{{end}}' \
          && echo @@releases && KUBECONFIG={a} {h} list -A -o json; fi",
@@ -121,6 +122,8 @@ pub struct ClusterState {
     pub control_planes: Vec<String>,
     /// kube-system's config maps (`kubeadm-config` exists once an init finished its upload).
     pub kube_system_configmaps: Vec<String>,
+    /// Every ClusterRoleBinding's name (`kubeadm:apiserver-kubelet-client` among them).
+    pub cluster_role_bindings: Vec<String>,
     pub daemonsets: Vec<DaemonSet>,
     /// Bootstrap token id → its expiry (Unix seconds), `None` when it never expires.
     pub tokens: BTreeMap<String, Option<i64>>,
@@ -143,6 +146,7 @@ pub fn parse(text: &str) -> Option<ClusterState> {
     let (objects, tokens) = head.split_once("@@tokens\n")?;
     let mut st = ClusterState {
         kube_system_configmaps: names(objects, "configmap/"),
+        cluster_role_bindings: names(objects, "clusterrolebinding.rbac.authorization.k8s.io/"),
         tokens: tokens.lines().filter_map(token).collect(),
         releases: serde_json::from_str(releases.trim()).unwrap_or_default(),
         ..Default::default()

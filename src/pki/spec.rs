@@ -119,7 +119,7 @@ pub fn certificates(inv: &Inventory) -> Result<Vec<CertSpec>, SpecError> {
         out.push(leaf(
             p("apiserver-kubelet-client"),
             "kube-apiserver-kubelet-client",
-            &["kubeadm:cluster-admins"],
+            &[],
             Profile::Client,
             "ca",
         ));

@@ -158,6 +158,8 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
          Node\\t\\tw-1\\t{\"kubernetes.io/os\":\"linux\"}\\t\\t\\n\
          DaemonSet\\tkube-flannel\\tkube-flannel-ds\\t{\"app\":\"flannel\"}\\tghcr.io/flannel-io/flannel:v0.28.9\\t[\"--ip-masq\",\"--kube-subnet-mgr\"]\\n';;\n\
          *configmaps*) printf 'configmap/kube-root-ca.crt\\nconfigmap/kubeadm-config\\n';;\n\
+         *clusterrolebindings*) printf 'clusterrolebinding.rbac.authorization.k8s.io/cluster-admin\\n\
+         clusterrolebinding.rbac.authorization.k8s.io/kubeadm:apiserver-kubelet-client\\n';;\n\
          *secrets*) [ -f \"$(dirname \"$0\")/down\" ] && exit 1; printf 'bootstrap-token-abcdef MjAyNi0xMS0yNVQwOTozMDowMFo=\\n';;\n\
          esac\n",
     );
@@ -190,6 +192,10 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
     assert_eq!((c.namespaces.len(), c.nodes.len()), (2, 2), "{c:?}");
     assert_eq!(c.control_planes, ["cp-1"], "only the labelled node");
     assert!(c.kube_system_configmaps.iter().any(|m| m == "kubeadm-config"));
+    assert_eq!(
+        c.cluster_role_bindings,
+        ["cluster-admin", "kubeadm:apiserver-kubelet-client"]
+    );
     let ds = c.daemonset("kube-flannel", "kube-flannel-ds").expect("the DaemonSet");
     assert_eq!(
         (ds.image.as_str(), ds.args.as_slice()),

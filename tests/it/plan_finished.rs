@@ -118,6 +118,7 @@ fn api_of(inv: &Inventory) -> ClusterState {
         nodes: names(false),
         control_planes: names(true),
         kube_system_configmaps: vec!["kubeadm-config".into(), "kube-proxy".into()],
+        cluster_role_bindings: vec!["kubeadm:apiserver-kubelet-client".into()],
         daemonsets: vec![groundup::plan::phases::pod_network::expected_daemonset(&flannel).unwrap()],
         ..Default::default()
     }
@@ -269,6 +270,10 @@ fn flannel_init_and_joins_are_planned_from_what_the_api_says() {
             .unwrap()
     });
     assert_eq!(changes(&r, &first), ["pod-network: flannel-apply"], "args differ");
+
+    // An older kubeadm made no binding for the API server's kubelet client: groundup makes it.
+    let r = with(&|f| f[0].facts.state.cluster.as_mut().unwrap().cluster_role_bindings.clear());
+    assert_eq!(changes(&r, &first), ["control-plane-init: kubelet-api-binding"]);
 
     // A configured node whose kubelet was stopped (the API still says Ready for ~45 s): started.
     let r = with(&|f| f[4].facts.state.services.get_mut("kubelet").unwrap().active = "inactive".into());

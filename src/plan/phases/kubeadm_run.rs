@@ -56,6 +56,7 @@ impl Phase for ControlPlaneInit {
                 "kubeadm init",
                 "initialised (admin.conf is authorised and kube-system holds kubeadm-config)",
             );
+            kubelet_api_binding(st.cluster.as_ref(), &mut hs);
             return Ok(hs);
         }
         if st.files.contains_key(APISERVER_MANIFEST) {
@@ -90,6 +91,7 @@ impl Phase for ControlPlaneInit {
                     host.name
                 )),
             );
+            kubelet_api_binding(st.cluster.as_ref(), &mut hs);
             return Ok(hs);
         }
         hs.change(
@@ -109,8 +111,35 @@ impl Phase for ControlPlaneInit {
                 host.name
             )),
         );
+        kubelet_api_binding(None, &mut hs);
         Ok(hs)
     }
+}
+
+/// The API server reaches kubelets (logs, exec, port-forward) with `apiserver-kubelet-client`, a
+/// certificate without groups: its rights come from this binding to `system:kubelet-api-admin`,
+/// which kubeadm's bootstrap-token phase makes in current releases and older ones do not.
+/// Planned from the API; before init it is planned with it (creating is idempotent).
+const KUBELET_API_BINDING: &str = "kubeadm:apiserver-kubelet-client";
+
+fn kubelet_api_binding(cluster: Option<&crate::facts::state::ClusterState>, hs: &mut HostSteps) {
+    if cluster.is_some_and(|c| c.cluster_role_bindings.iter().any(|b| b == KUBELET_API_BINDING)) {
+        hs.unchanged(
+            format!("ClusterRoleBinding {KUBELET_API_BINDING}"),
+            "binds the API server's kubelet client to system:kubelet-api-admin",
+        );
+        return;
+    }
+    hs.change(Step::script(
+        "kubelet-api-binding",
+        format!("bind the API server's kubelet client to system:kubelet-api-admin ({KUBELET_API_BINDING})"),
+        format!(
+            "export KUBECONFIG={}\n\
+             kubectl create clusterrolebinding {KUBELET_API_BINDING} --clusterrole=system:kubelet-api-admin \
+             --user=kube-apiserver-kubelet-client --dry-run=client -o yaml | kubectl apply -f -",
+            paths::ADMIN_CONF
+        ),
+    ));
 }
 
 /// The join step; its title is the `kubeadm join` a person would type, with the token masked.
