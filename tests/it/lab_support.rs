@@ -49,7 +49,7 @@ pub fn inventory(dir: &Path, hosts: &[u32], extra: &str) -> PathBuf {
     let mut t = format!(
         "[cluster]\nname = \"apply-{}\"\nkubernetes_version = \"1.36.3\"\npod_subnet = \"10.244.0.0/16\"\n\
          service_subnet = \"10.96.0.0/12\"\n\n[ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\n\
-         known_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n{extra}\n",
+         known_hosts = \"{}\"\n\n[kubelet]\nallow_cgroup_v1 = true\n\n[container_runtime]\nsource = \"os\"\n{extra}\n",
         hosts[0],
         s.identity_file.as_ref().unwrap().display(),
         s.known_hosts.as_ref().unwrap().display()
