@@ -1,5 +1,5 @@
-//! The apply engine: runs phases in order. Per phase it refreshes the facts of the hosts the
-//! phase applies to, plans each host with the same [`Phase::plan`] that `groundup plan` prints,
+//! The apply engine: runs phases in order. Per phase it takes the facts of the hosts the phase
+//! applies to (gathered again after any phase that changed something: [`cache`]), plans each host with the same [`Phase::plan`] that `groundup plan` prints,
 //! and runs the changes through the sliding window (one host at a time for serial phases).
 //! Failure policy: a gate phase (preflight) that fails stops everything before any change; a
 //! failed control-plane or etcd host stops the run (hosts stop before their next step); a failed
@@ -9,6 +9,7 @@
 //! show it done, never because the journal says so.
 //! Sends events; never prints.
 
+mod cache;
 pub mod journal;
 pub mod ready;
 mod run;
@@ -21,7 +22,7 @@ use serde::Serialize;
 
 use crate::exec::{window, Transport};
 use crate::exit;
-use crate::facts::{self, HostFacts};
+use crate::facts::HostFacts;
 use crate::inventory::{Host, Role};
 use crate::plan::{Context, Counts, Phase};
 use crate::preflight::{cluster_checks, Level};
@@ -118,6 +119,7 @@ pub async fn apply<T: Transport>(
     let mut stopped: Option<String> = None;
     let mut nothing_changed = false;
     let mut markers_checked: std::collections::HashSet<String> = Default::default();
+    let mut cache = cache::FactCache::default();
 
     for phase in phases {
         let name = phase.name();
@@ -145,7 +147,7 @@ pub async fn apply<T: Transport>(
         if hosts.is_empty() {
             continue;
         }
-        let gathered = window::for_each(&hosts, opts.parallel, |h| facts::gather(t, h)).await;
+        let gathered = cache.get(t, &hosts, opts.parallel).await;
 
         if opts.resume {
             let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
@@ -201,6 +203,11 @@ pub async fn apply<T: Transport>(
         })
         .await;
 
+        cache.after_phase(
+            results
+                .iter()
+                .any(|r| r.changed > 0 || r.failed.is_some() || r.interrupted),
+        );
         let mut halt = Vec::new();
         for (h, res) in hosts.iter().zip(results) {
             counts.changed += res.changed;
@@ -238,6 +245,10 @@ pub async fn apply<T: Transport>(
             ));
         }
     }
+    tracing::info!(
+        fact_rounds = cache.rounds,
+        "facts gathered once per host and again only after a change"
+    );
     let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
     let tally = Tally {
         out,

@@ -1,0 +1,56 @@
+//! The facts a run reuses between phases. Facts are gathered again only after a phase changed
+//! something: a change on one host can change what another sees (a join lists a node, an init
+//! makes the API answer), so any change anywhere drops every host's facts. A phase that changed
+//! nothing leaves the world as the facts describe it, and the next phase plans from them as they
+//! are; a no-op apply gathers once per host instead of once per phase (issue 10).
+
+use std::collections::HashMap;
+
+use crate::exec::{window, ExecError, Transport};
+use crate::facts::{self, HostFacts};
+use crate::inventory::Host;
+
+#[derive(Default)]
+pub struct FactCache {
+    facts: HashMap<String, HostFacts>,
+    /// Fact rounds actually run, per host, for the log line at the end.
+    pub rounds: usize,
+}
+
+impl FactCache {
+    /// After a phase: keep the facts only when it changed nothing (and nothing failed half-way).
+    pub fn after_phase(&mut self, touched: bool) {
+        if touched {
+            self.facts.clear();
+        }
+    }
+
+    /// The facts of `hosts`, gathering (in parallel) those not held; failed gathers are never kept.
+    pub async fn get<T: Transport>(
+        &mut self,
+        t: &T,
+        hosts: &[&Host],
+        parallel: usize,
+    ) -> Vec<Result<HostFacts, ExecError>> {
+        let missing: Vec<&Host> = hosts
+            .iter()
+            .copied()
+            .filter(|h| !self.facts.contains_key(h.name.as_str()))
+            .collect();
+        let fresh = window::for_each(&missing, parallel, |h| facts::gather(t, h)).await;
+        self.rounds += missing.len();
+        let mut fresh: HashMap<&str, Result<HostFacts, ExecError>> =
+            missing.iter().map(|h| h.name.as_str()).zip(fresh).collect();
+        hosts
+            .iter()
+            .map(|h| match fresh.remove(h.name.as_str()) {
+                Some(Ok(f)) => {
+                    self.facts.insert(h.name.to_string(), f.clone());
+                    Ok(f)
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(self.facts[h.name.as_str()].clone()),
+            })
+            .collect()
+    }
+}
