@@ -189,6 +189,14 @@ pub struct KubeconfigArgs {
     /// Where the PKI lives (default: certs/<cluster>).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
+    /// Reach the API through SSH: the kubeconfig points at 127.0.0.1:PORT here, forwarded to the
+    /// first control plane's own API server, and groundup keeps the tunnel open until Ctrl-C.
+    /// For API addresses this machine cannot reach (two-NIC VMs, private networks, bastions).
+    #[arg(long)]
+    pub tunnel: bool,
+    /// The local port of the tunnel.
+    #[arg(long, default_value_t = 16443, requires = "tunnel")]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,21 @@ pub fn with_server(admin: &str, server: &str) -> String {
         + "\n"
 }
 
+/// Adds `tls-server-name: NAME` beside every `server:` line (the name checked in the API server's
+/// certificate when the address is not one of its SANs, as through a tunnel).
+pub fn with_tls_server_name(admin: &str, name: &str) -> String {
+    let mut out = String::new();
+    for l in admin.lines() {
+        out.push_str(l);
+        out.push('\n');
+        if l.trim_start().starts_with("server: ") {
+            let indent = &l[..l.len() - l.trim_start().len()];
+            out.push_str(&format!("{indent}tls-server-name: {name}\n"));
+        }
+    }
+    out
+}
+
 fn list<'a>(doc: &'a mut Mapping, key: &str) -> &'a mut Vec<Value> {
     let entry = doc.entry(Value::from(key)).or_insert_with(|| Value::Sequence(vec![]));
     if !entry.is_sequence() {

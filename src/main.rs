@@ -23,7 +23,7 @@ fn main() -> ExitCode {
             Command::Plan(a) => commands::plan::run(a).await,
             Command::Apply(a) => commands::apply::run(a).await,
             Command::Render(a) => commands::render::run(a),
-            Command::Kubeconfig(a) => commands::kubeconfig::run(a),
+            Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
         }
     });

@@ -1,17 +1,20 @@
 //! `groundup kubeconfig`: the cluster's admin kubeconfig (from the local PKI) to a file, or
 //! merged into ~/.kube/config (`$KUBECONFIG`'s first file when set). Written atomically, 0600;
-//! a merged file keeps a backup. Contacts no host.
+//! a merged file keeps a backup. Contacts no host, but with `--tunnel`: then the kubeconfig
+//! points at a local port that SSH forwards to the first control plane's own API server (its
+//! certificate is checked under the name `kubernetes`), and the command holds the tunnel open.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::KubeconfigArgs;
+use crate::exec::openssh::{SshOptions, SshTransport};
 use crate::inventory::{ApiMode, Inventory, Role};
-use crate::kubeconfig::{admin_conf_rel, merge, with_server};
+use crate::kubeconfig::{admin_conf_rel, merge, with_server, with_tls_server_name};
 
 use super::Failure;
 
-pub fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
+pub async fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
     let inv = Inventory::load(&a.inventory)?;
     let certs = a
         .certs_dir
@@ -31,7 +34,12 @@ pub fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
     })?;
     // With a local load balancer the endpoint is 127.0.0.1 on the nodes; from here, the first
     // control plane's API server answers (its certificate names its node IP).
-    let admin = if inv.cluster.api == ApiMode::LocalLb {
+    let admin = if a.tunnel {
+        with_tls_server_name(
+            &with_server(&admin, &format!("https://127.0.0.1:{}", a.port)),
+            "kubernetes",
+        )
+    } else if inv.cluster.api == ApiMode::LocalLb {
         let ip = crate::pki::spec::cert_ip(first).map_err(|e| Failure::Usage(e.to_string()))?;
         let server = format!(
             "https://{}",
@@ -50,7 +58,7 @@ pub fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
         write_private(out, admin.as_bytes())?;
         println!("wrote {} (admin of `{cluster}`; keep it private)", out.display());
         println!("use it: export KUBECONFIG={}", out.display());
-        return Ok(crate::exit::OK);
+        return hold_tunnel(&a, first).await;
     }
     let target = a.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
     let existing = match std::fs::read_to_string(&target) {
@@ -67,6 +75,38 @@ pub fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
     write_private(&target, text.as_bytes())?;
     println!("merged `{cluster}` into {} as context `{context}`", target.display());
     println!("use it: kubectl config use-context {context}");
+    hold_tunnel(&a, first).await
+}
+
+/// With `--tunnel`: forwards 127.0.0.1:PORT here to 127.0.0.1:6443 on `cp` over SSH (strict host
+/// keys, the inventory's SSH settings) until Ctrl-C or until the connection drops.
+async fn hold_tunnel(a: &KubeconfigArgs, cp: &crate::inventory::Host) -> Result<u8, Failure> {
+    if !a.tunnel {
+        return Ok(crate::exit::OK);
+    }
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], a.port));
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], 6443));
+    // Refuse a port in use here before SSH would (its message is less clear).
+    drop(std::net::TcpListener::bind(listen).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot listen on {listen}: {e}\nhint: choose another with --port"
+        ))
+    })?);
+    let t = SshTransport::new(SshOptions {
+        accept_new_host_keys: false,
+        persist: None,
+    })
+    .map_err(|e| Failure::Internal(format!("cannot create the SSH control directory: {e}")))?;
+    t.forward_local(cp, listen, remote)
+        .await
+        .map_err(|e| Failure::Unreachable(format!("{e}\nhint: {}", e.hint())))?;
+    println!(
+        "tunnel open: https://{listen} -> {}:6443 over SSH; Ctrl-C closes it",
+        cp.name
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    t.close().await;
+    println!("tunnel closed");
     Ok(crate::exit::OK)
 }
 

@@ -29,6 +29,9 @@ pub enum Failure {
     Io(String),
     #[error("{0}")]
     Internal(String),
+    /// A host could not be reached (the tunnel of `kubeconfig --tunnel`).
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl Failure {
@@ -37,6 +40,7 @@ impl Failure {
             Failure::Inventory(_) | Failure::Usage(_) => exit::USAGE,
             Failure::Io(_) => exit::FAILED,
             Failure::Internal(_) => exit::INTERNAL,
+            Failure::Unreachable(_) => exit::UNREACHABLE,
         }
     }
 }

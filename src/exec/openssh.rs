@@ -7,6 +7,7 @@
 pub mod persist;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -142,6 +143,20 @@ impl SshTransport {
                 ControlRoot::PerRun(_) => drop(session.close().await),
             }
         }
+    }
+
+    /// `ssh -L`: connections to `listen` on this machine reach `connect` as `host` sees it, over
+    /// the host's master, for as long as the master lives (groundup kubeconfig --tunnel).
+    pub async fn forward_local(&self, host: &Host, listen: SocketAddr, connect: SocketAddr) -> Result<(), ExecError> {
+        let session = self.session(host).await?;
+        session
+            .request_port_forward(openssh::ForwardType::Local, listen, connect)
+            .await
+            .map_err(|e| ExecError::Disconnected {
+                target: target(host),
+                what: format!("forward {listen} to {connect}"),
+                detail: error_chain(&e),
+            })
     }
 
     /// Closes every persisted master of this transport's hosts now (for `--ssh-persist 0` runs

@@ -214,6 +214,108 @@ fn an_invalid_inventory_gives_exit_2_and_points_at_the_line() {
         err.contains("host name `Lab_2` contains the uppercase letter `L`"),
         "{err}"
     );
-    assert!(err.contains("inv.toml:28:8]"), "{err}");
+    let line = std::fs::read_to_string(&inv)
+        .unwrap()
+        .lines()
+        .position(|l| l == "name = \"Lab_2\"")
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!("inv.toml:{line}:8]")), "{err}");
     assert!(err.contains("try `lab-2`"), "{err}");
+}
+
+/// `scripts/lab status` finds hosts by what runs in their cgroup: a lost or stale pid file no
+/// longer makes a running host look dead (which once let `reset` wipe disks under running hosts).
+#[test]
+fn lab_status_finds_running_hosts_without_their_pid_files() {
+    lab();
+    let lab_dir = std::env::var("LAB_DIR").unwrap_or_else(|_| "/var/tmp/groundup-lab".into());
+    let pid = Path::new(&lab_dir).join("run/nspawn-lab-3.pid");
+    let saved = std::fs::read(&pid).ok();
+    std::fs::write(&pid, "1 1\n").unwrap(); // stale: PID 1 never has that start time
+    let out = std::process::Command::new(root().join("scripts/lab"))
+        .arg("status")
+        .output()
+        .unwrap();
+    match saved {
+        Some(s) => std::fs::write(&pid, s).unwrap(),
+        None => std::fs::remove_file(&pid).unwrap(),
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(" lab-3 "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with("up    lab-3 (nspawn pid "), "{text}");
+    // The PID it names is systemd-nspawn for lab-3, read from /proc.
+    let p: u32 = line["up    lab-3 (nspawn pid ".len()..]
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+        .unwrap()
+        .replace('\0', " ");
+    assert!(
+        cmd.starts_with("systemd-nspawn ") && cmd.contains(" -M lab-3 "),
+        "{cmd}"
+    );
+}
+
+/// `kubeconfig --tunnel`: the kubeconfig points at a local port, checks the API server's
+/// certificate under the name `kubernetes`, and the port reaches 127.0.0.1:6443 of the first
+/// control plane over SSH until Ctrl-C (here: a stand-in listener on lab-1's 6443).
+#[test]
+fn kubeconfig_tunnel_reaches_the_first_control_planes_own_api_port() {
+    use std::io::{BufRead, Read};
+    let d = tempfile::tempdir().unwrap();
+    let inv = root().join("inventory/lab.toml");
+    lab();
+    let certs = crate::lab_support::pki_generate(d.path(), &inv);
+    let (st, out) = crate::lab_support::sh(
+        d.path(),
+        &inv,
+        "lab-1",
+        "systemctl stop groundup-tunnel-test 2>/dev/null; systemctl reset-failed groundup-tunnel-test 2>/dev/null; systemd-run -q --unit groundup-tunnel-test \
+         systemd-socket-activate -l 127.0.0.1:6443 -a --inetd /bin/echo api-port-of-lab-1 && sleep 0.5",
+    );
+    assert_eq!(st, 0, "{out}");
+    let port = 16443 + (std::process::id() % 1000) as u16;
+    let conf = d.path().join("tunnel.conf");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_groundup"))
+        .args(["kubeconfig", "--tunnel", "--port", &port.to_string(), "-i"])
+        .arg(&inv)
+        .arg("--certs-dir")
+        .arg(&certs)
+        .arg("--out")
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let open = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("tunnel open"));
+    let mut reached = String::new();
+    if open.is_some() {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = s.read_to_string(&mut reached);
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let closed = lines.map(|l| l.unwrap()).any(|l| l == "tunnel closed");
+    let status = child.wait().unwrap();
+    crate::lab_support::sh(d.path(), &inv, "lab-1", "systemctl stop groundup-tunnel-test");
+    assert!(open.is_some(), "no `tunnel open` line");
+    assert_eq!(reached.trim(), "api-port-of-lab-1");
+    assert!(closed && status.success(), "Ctrl-C closes it: {status}");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains(&format!("server: https://127.0.0.1:{port}\n")) && text.contains("tls-server-name: kubernetes\n"),
+        "{text}"
+    );
 }
