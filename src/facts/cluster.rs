@@ -52,13 +52,16 @@ pub fn apiserver_query() -> String {
     )
 }
 
-/// The `membership` section: `@@client-cert-missing` when kubelet never finished its TLS
-/// bootstrap, else the Node names the API lists followed by `@@answered`; nothing without
-/// kubelet.conf, and no `@@answered` when the API did not answer.
+/// The `membership` section, asked with the host's own kubelet credentials: nothing without
+/// kubelet.conf; else `@@kubelet-conf`, then `@@client-cert-missing` when kubelet never finished
+/// its TLS bootstrap, or the host's own Node as the API lists it followed by `@@answered`. A node
+/// may only read its own Node object (the Node authorizer with selectors, on since 1.32), so it
+/// asks who it is and lists by that name; no `@@answered` when the API did not answer.
 pub fn membership_query() -> String {
     format!(
-        "if [ -f {k} ]; then if [ ! -e {c} ]; then echo @@client-cert-missing; \
-         else kubectl --kubeconfig={k} --request-timeout=5s get nodes \
+        "if [ -f {k} ]; then echo @@kubelet-conf; if [ ! -e {c} ]; then echo @@client-cert-missing; \
+         else me=$(kubectl --kubeconfig={k} --request-timeout=5s auth whoami -o jsonpath='{{.status.userInfo.username}}') \
+         && kubectl --kubeconfig={k} --request-timeout=5s get nodes --field-selector \"metadata.name=${{me#system:node:}}\" \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}}{{\"\\n\"}}{{end}}' && echo @@answered; fi; fi",
         k = paths::KUBELET_CONF,
         c = KUBELET_CLIENT_CERT
@@ -93,7 +96,7 @@ impl Membership {
                 names
                     .lines()
                     .map(str::trim)
-                    .filter(|l| !l.is_empty())
+                    .filter(|l| !l.is_empty() && *l != "@@kubelet-conf")
                     .map(String::from)
                     .collect(),
             )

@@ -223,3 +223,26 @@ fn the_cluster_section_asks_the_api_read_only_and_needs_every_answer() {
         "a query that failed: the cluster is unknown, not empty"
     );
 }
+
+/// Issue 10, found by the end-to-end run: a node may read only its own Node, so the old query
+/// (list every node) was Forbidden, printed nothing, and looked like a host that never joined;
+/// the next apply joined finished workers again. A failed query is now `Unknown`.
+#[test]
+fn membership_tells_a_failed_query_from_a_host_that_never_joined() {
+    use groundup::facts::state::Membership;
+    assert_eq!(Membership::parse(""), Membership::None);
+    assert_eq!(Membership::parse("@@kubelet-conf\n"), Membership::Unknown);
+    assert_eq!(
+        Membership::parse("@@kubelet-conf\n@@client-cert-missing\n"),
+        Membership::NoClientCert
+    );
+    assert_eq!(
+        Membership::parse("@@kubelet-conf\nlab-17\n@@answered\n"),
+        Membership::Listed(vec!["lab-17".into()])
+    );
+    let (_, q) = groundup::facts::state::sections()
+        .into_iter()
+        .find(|(n, _)| *n == "membership")
+        .unwrap();
+    assert!(q.contains("auth whoami") && q.contains("--field-selector"), "{q}");
+}
