@@ -10,6 +10,7 @@ nspawn_up() {
     /usr/sbin/apt-cacher-ng:apt-cacher-ng ssh-keygen:openssh-client nsenter:util-linux ip:iproute2
   lab_key
   local base; base=$(base_rootfs nspawn "")
+  inotify_room
   netns_up
   apt_proxy_up
   : >"$LAB_DIR/known_hosts.tmp"
@@ -55,6 +56,17 @@ UNIT
   [ -f "$M/etc/ssh/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$M/etc/ssh/ssh_host_ed25519_key"
   authorize_key "$M"
   start_bg "nspawn-$name" bash "$REPO/scripts/lab.d/nspawn-launch.sh" "$name" "$M" "$i" "$H/containerd"
+}
+
+# The hosts share this machine's kernel and its per-user inotify limits: each host's systemd takes
+# several instances, and containerd's CRI plugin fails to start without one ("failed to create
+# fsnotify watcher: too many open files") once ~18 hosts run. Raised, never lowered, as kind does.
+inotify_room() {
+  local k want
+  for k in max_user_instances:8192 max_user_watches:524288; do
+    want=${k#*:}; k=/proc/sys/fs/inotify/${k%%:*}
+    if [ "$(cat "$k")" -lt "$want" ]; then echo "$want" >"$k"; log "raised $k to $want (shared by every host)"; fi
+  done
 }
 
 # What kubelet and containers need on an nspawn host, none of it needed (or made by groundup) on a
