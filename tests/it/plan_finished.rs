@@ -313,7 +313,7 @@ fn flannel_init_and_joins_are_planned_from_what_the_api_says() {
     assert_eq!(changes(&r, &worker), ["workers-join: kubeadm-join"]);
     let text = groundup::plan::show::text(&r.phases, false);
     assert!(
-        text.contains("kubeadm reset -f\n        kubeadm join --config"),
+        text.contains("kubeadm reset -f\n        for _ in $(seq 1 18); do\n          if out=$(kubeadm join --config"),
         "{text}"
     );
     // Listed by the API: a node. Not listed although the API answered: joined again.

@@ -211,14 +211,18 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
             },
             shown,
             format!(
-                "{}kubeadm join --config {}",
+                "{}{}",
                 if clear {
                     "# a join that stopped half-way (kubelet.conf, but the API lists no such node): clear it\n\
                      kubeadm reset -f\n"
                 } else {
                     ""
                 },
-                paths::KUBEADM_JOIN
+                if control_plane {
+                    format!("kubeadm join --config {}", paths::KUBEADM_JOIN)
+                } else {
+                    worker_join()
+                }
             ),
         )
         .with_hint(format!(
@@ -232,6 +236,26 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
         )),
     );
     Ok(hs)
+}
+
+/// A worker's join. A host that was reset (`kubeadm reset -f`, a reinstalled VM) leaves its Node
+/// object behind, Ready until the control plane misses its kubelet (node-monitor-grace-period,
+/// 50 s), and kubeadm refuses to join under the name of a Ready Node: the join is tried again,
+/// each time from a clean slate, for up to 3 minutes. Nothing in the cluster is deleted.
+fn worker_join() -> String {
+    format!(
+        "for _ in $(seq 1 18); do\n\
+         \x20 if out=$(kubeadm join --config {join} 2>&1); then echo \"$out\"; exit 0; fi\n\
+         \x20 case \"$out\" in\n\
+         \x20   *'already exists in the cluster'*)\n\
+         \x20     echo \"this host's Node from an earlier join is still Ready; trying again in 10 s\" >&2\n\
+         \x20     kubeadm reset -f >/dev/null 2>&1; sleep 10;;\n\
+         \x20   *) echo \"$out\" >&2; exit 1;;\n\
+         \x20 esac\n\
+         done\n\
+         echo \"$out\" >&2; exit 1",
+        join = paths::KUBEADM_JOIN
+    )
 }
 
 /// A control plane's join finished: its Node carries the control-plane label and its own API
