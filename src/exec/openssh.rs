@@ -62,10 +62,28 @@ impl SshTransport {
     }
 
     async fn session(&self, host: &Host) -> Result<Arc<Session>, ExecError> {
+        let key = target(host);
         let slot = {
             let mut map = self.sessions.lock().await;
             // One master per SSH target: the same host reached as another user is another connection.
-            map.entry(target(host)).or_default().clone()
+            map.entry(key.clone()).or_default().clone()
+        };
+        let session = slot.get_or_init(|| self.connect(host)).await.clone();
+        let Ok(live) = &session else { return session };
+        if live.check().await.is_ok() {
+            return session;
+        }
+        // The master is gone before this command was sent: its idle timer (ControlPersist) ran out
+        // while this host waited on the others (a slow join elsewhere), or the host rebooted.
+        // Connect once more; whoever gets here first replaces the slot, the others share it.
+        tracing::info!(host = %host.name, "the SSH master went away between commands; connecting again");
+        let slot = {
+            let mut map = self.sessions.lock().await;
+            let cur = map.entry(key).or_default();
+            if Arc::ptr_eq(cur, &slot) {
+                *cur = Slot::default();
+            }
+            cur.clone()
         };
         slot.get_or_init(|| self.connect(host)).await.clone()
     }

@@ -331,3 +331,26 @@ async fn a_persist_directory_of_another_user_is_never_used() {
         "nothing was put in a directory we do not own"
     );
 }
+
+/// Issue 10, found by the end-to-end run: a control plane idle while a worker's join waited a
+/// minute lost its master to ControlPersist, and its next command failed "connection terminated".
+/// A master that went away between commands is replaced before the next command is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_that_idled_out_between_commands_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = SshTransport::new(SshOptions {
+        accept_new_host_keys: false,
+        persist: Some((dir.path().join("ssh"), Duration::from_secs(1))),
+    })
+    .unwrap();
+    let h = host(1);
+    let pid = |out: &str| out.trim().to_string();
+    let first = t.run(&h, &Request::script("ppid", "echo $PPID")).await.unwrap();
+    // Past the 1 s idle time, the master exits by itself, as it would after a long wait.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let second = t.run(&h, &Request::script("ppid", "echo $PPID")).await.unwrap();
+    assert_eq!((first.status, second.status), (Some(0), Some(0)));
+    assert_ne!(pid(&first.stdout), "", "{first:?}");
+    t.close_persisted(std::slice::from_ref(&h)).await;
+    t.close().await;
+}
