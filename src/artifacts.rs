@@ -321,7 +321,12 @@ mod known_tests {
         assert_eq!(a, again);
         std::fs::write(&p, b"other").unwrap(); // same size
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-        std::fs::File::options().write(true).open(&p).unwrap().set_modified(later).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
         let b = Catalogue::load(Some(d.path())).unwrap().files[0].sha256.clone();
         assert_ne!(a, b);
         assert_eq!(b, "d9298a10d1b0735837dc4bd85dac641b0f3cef27a47e5d53a54f2f3f5b2fcffa");

@@ -86,7 +86,7 @@ relays_down() {
 
 # The base Debian 12 rootfs, debootstrapped once and cached as $LAB_DIR/cache/rootfs-<flavour>-v<N>.tar.
 # Bump IMAGE_VERSION whenever configure_rootfs or the package list changes, so no stale image is reused.
-IMAGE_VERSION=1
+IMAGE_VERSION=2
 base_rootfs() {   # base_rootfs FLAVOUR EXTRA_PACKAGES -> prints the directory of the ready rootfs
   local flavour=$1-v$IMAGE_VERSION extra=$2 cache=$LAB_DIR/cache dir=$LAB_DIR/base-$1-v$IMAGE_VERSION
   mkdir -p "$cache"
@@ -125,7 +125,9 @@ configure_rootfs() {   # what every test host shares: users, sshd, apt proxy, no
   chroot "$R" systemctl enable systemd-networkd >/dev/null 2>&1
   chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
     systemd-timesyncd.service >/dev/null 2>&1 || true
-  echo '# no DNS in the lab; apt uses the proxy by address' >"$R/etc/resolv.conf"
+  # Nothing answers DNS in the lab (lookups fail fast; apt uses the proxy by address), but Kubernetes
+  # needs a nameserver line: CoreDNS refuses to start without one.
+  echo "nameserver $NET.1" >"$R/etc/resolv.conf"
   rm -f "$R/etc/apt/sources.list"
   echo "deb $MIRROR bookworm main" >"$R/etc/apt/sources.list"
   echo "Acquire::http::Proxy \"http://$NET.1:3142\";" >"$R/etc/apt/apt.conf.d/01proxy"

@@ -49,6 +49,13 @@ pub fn script() -> String {
         ("listening", "ss -Htlnp"),
         ("user", "id -un"),
         ("clock", "date +%s.%N"),
+        // The resolv.conf kubelet hands to CoreDNS (systemd-resolved's upstream one when it runs,
+        // as kubeadm picks it) and its nameserver lines.
+        (
+            "resolv",
+            "f=/etc/resolv.conf; if systemctl is-active -q systemd-resolved && [ -f /run/systemd/resolve/resolv.conf ]; \
+             then f=/run/systemd/resolve/resolv.conf; fi; echo \"$f $(grep -cE '^[[:space:]]*nameserver[[:space:]]' $f)\"",
+        ),
     ];
     let mut s = String::from("export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
     let state = state::sections();
@@ -105,6 +112,8 @@ pub struct Facts {
     pub user: String,
     /// Seconds since the epoch on the host when the script ran.
     pub clock: Option<f64>,
+    /// The resolv.conf kubelet will use and how many nameservers it lists (`None`: not gathered).
+    pub resolv: Option<(String, u32)>,
     /// What groundup manages: modules, sysctls, services, managed files, artifacts.
     pub state: State,
 }
@@ -134,6 +143,9 @@ pub fn parse(out: &str) -> Facts {
         listening: ports::parse_ss(get("listening")),
         user: get("user").trim().to_string(),
         clock: get("clock").trim().parse().ok(),
+        resolv: get("resolv")
+            .split_once(' ')
+            .and_then(|(f, n)| Some((f.to_string(), n.trim().parse().ok()?))),
         state: state::parse(|k| get(k).to_string()),
     }
 }

@@ -1,5 +1,5 @@
 //! Per-host preflight checks: OS and arch support, CPUs and memory, swap, hostname, cgroups,
-//! init system, package manager, node IP, required ports, clock skew, privilege. Pure.
+//! nameserver, init system, package manager, node IP, required ports, clock skew, privilege. Pure.
 
 use crate::facts::{CgroupVersion, HostFacts, OsFamily, PackageManager, Support};
 use crate::inventory::{EtcdTopology, Host, Inventory, Role};
@@ -125,6 +125,18 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
         ),
         CgroupVersion::Unknown => Check::warn("cgroups", "unknown", "could not read the cgroup filesystem type of /sys/fs/cgroup"),
     });
+    match &f.resolv {
+        Some((file, 0)) if host.is_node() => out.push(Check::fail(
+            "nameserver",
+            format!("{file} lists no nameserver"),
+            format!(
+                "CoreDNS forwards to the nodes' nameservers and stops with `no nameservers found` without one: \
+                 add a `nameserver` line to {file} (a resolver the host can reach; on an isolated network, a local one)"
+            ),
+        )),
+        Some((file, n)) => out.push(Check::ok("nameserver", format!("{n} in {file}"))),
+        None => {}
+    }
     out.push(if f.init == "systemd" {
         Check::ok("init", "systemd")
     } else {

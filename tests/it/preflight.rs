@@ -118,3 +118,30 @@ fn a_pinned_node_ip_must_exist_on_the_host() {
         ip.detail
     );
 }
+
+/// Issue 10: without a nameserver CoreDNS stops with `no nameservers found`; said before any change.
+#[test]
+fn a_node_without_a_nameserver_fails_before_anything_changes() {
+    let inv = n_hosts(1, |_| String::new());
+    let mut f = host_facts("ubuntu-24.04", 0.1);
+    assert!(
+        !host_checks(&inv, &inv.hosts[0], &f)
+            .iter()
+            .any(|c| c.name == "nameserver"),
+        "a fixture captured before the section existed: no verdict"
+    );
+    f.facts.resolv = Some(("/run/systemd/resolve/resolv.conf".into(), 0));
+    let c = host_checks(&inv, &inv.hosts[0], &f);
+    let c = find(&c, "nameserver");
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(
+        c.detail.contains("/run/systemd/resolve/resolv.conf")
+            && c.hint.as_deref().unwrap().contains("no nameservers found")
+    );
+    f.facts.resolv = Some(("/etc/resolv.conf".into(), 2));
+    let c = host_checks(&inv, &inv.hosts[0], &f);
+    assert_eq!(find(&c, "nameserver").level, Level::Ok);
+    // What the section prints, parsed.
+    let out = "@@groundup-fact:resolv\n/etc/resolv.conf 1\n";
+    assert_eq!(groundup::facts::parse(out).resolv, Some(("/etc/resolv.conf".into(), 1)));
+}
