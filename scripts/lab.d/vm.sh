@@ -53,8 +53,8 @@ install_qemu() {   # qemu-system-x86 from bookworm-backports (matching the backp
     >"$LAB_DIR/apt-qemu.log" 2>&1 || die "could not install qemu-system-x86; see $LAB_DIR/apt-qemu.log"
 }
 
-vm_image() {   # $VMD/base.qcow2 + kernel/initrd, from the cached vm rootfs
-  [ -f "$VMD/base.qcow2" ] && return 0
+vm_image() {   # $VMD/base-v$IMAGE_VERSION.qcow2 + kernel/initrd, from the cached vm rootfs
+  [ -f "$VMD/base-v$IMAGE_VERSION.qcow2" ] && return 0
   local R; R=$(base_rootfs vm ",linux-image-amd64,initramfs-tools,e2fsprogs")
   printf '/dev/vda / ext4 defaults,errors=remount-ro 0 1\n' >"$R/etc/fstab"
   cat >"$R/etc/systemd/system/lab-seed.service" <<'UNIT'
@@ -75,9 +75,9 @@ UNIT
   authorize_key "$R"
   truncate -s 4G "$VMD/base.raw"
   mkfs.ext4 -q -F -L root -E lazy_itable_init=0,lazy_journal_init=0 -d "$R" "$VMD/base.raw"
-  qemu-img convert -O qcow2 "$VMD/base.raw" "$VMD/base.qcow2"; rm -f "$VMD/base.raw"
+  qemu-img convert -O qcow2 "$VMD/base.raw" "$VMD/base-v$IMAGE_VERSION.qcow2"; rm -f "$VMD/base.raw"
   rm -rf "$R"
-  log "VM image built: $(du -h "$VMD/base.qcow2" | cut -f1)"
+  log "VM image built: $(du -h "$VMD/base-v$IMAGE_VERSION.qcow2" | cut -f1)"
 }
 
 pick_accel() {
@@ -102,7 +102,7 @@ vm_boot() {   # vm_boot NAME ADDR INDEX ACCEL
   echo "$name" >"$D/seed/hostname"
   printf '[Match]\nName=eth0\n[Network]\nAddress=%s/24\nGateway=%s\n' "$addr" "$NET.1" >"$D/seed/10-eth0.network"
   rm -f "$D/seed.img"; truncate -s 4M "$D/seed.img"; mkfs.ext4 -q -F -d "$D/seed" "$D/seed.img"
-  [ -f "$D/disk.qcow2" ] || qemu-img create -q -f qcow2 -F qcow2 -b "$VMD/base.qcow2" "$D/disk.qcow2"
+  [ -f "$D/disk-v$IMAGE_VERSION.qcow2" ] || qemu-img create -q -f qcow2 -F qcow2 -b "$VMD/base-v$IMAGE_VERSION.qcow2" "$D/disk-v$IMAGE_VERSION.qcow2"
   ip -n "$NS" link show "tap$i" >/dev/null 2>&1 || ip -n "$NS" tuntap add dev "tap$i" mode tap
   ip -n "$NS" link set "tap$i" master br0 up
   if [ "$accel" = kvm ]; then ac="-accel kvm -cpu host"; else ac="-accel tcg,thread=multi,tb-size=256 -cpu max"; fi
@@ -111,7 +111,7 @@ vm_boot() {   # vm_boot NAME ADDR INDEX ACCEL
     -uuid "$(printf '00000000-0000-4000-8000-1000000000%02d' "$i")" -display none -monitor none -no-reboot \
     -serial "file:$D/console.log" -kernel "$VMD/vmlinuz" -initrd "$VMD/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1" \
-    -drive "file=$D/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" -drive "file=$D/seed.img,if=virtio,format=raw,readonly=on" \
+    -drive "file=$D/disk-v$IMAGE_VERSION.qcow2,if=virtio,format=qcow2,cache=unsafe" -drive "file=$D/seed.img,if=virtio,format=raw,readonly=on" \
     -netdev "tap,id=n0,ifname=tap$i,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$i"
 }
 
