@@ -13,8 +13,8 @@ use crate::inventory::Host;
 #[derive(Default)]
 pub struct FactCache {
     facts: HashMap<String, HostFacts>,
-    /// Fact rounds actually run, per host, for the log line at the end.
-    pub rounds: usize,
+    /// Fact rounds actually run (one per host gathered), logged when the run's cache goes.
+    rounds: usize,
 }
 
 impl FactCache {
@@ -52,5 +52,14 @@ impl FactCache {
                 None => Ok(self.facts[h.name.as_str()].clone()),
             })
             .collect()
+    }
+}
+
+impl Drop for FactCache {
+    fn drop(&mut self) {
+        tracing::info!(
+            fact_rounds = self.rounds,
+            "facts gathered once per host and again only after a change"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The apply engine: runs phases in order. Per phase it takes the facts of the hosts the phase
-//! applies to (gathered again after any phase that changed something: [`cache`]), plans each host with the same [`Phase::plan`] that `groundup plan` prints,
-//! and runs the changes through the sliding window (one host at a time for serial phases).
+//! applies to (gathered again only after a phase changed something: [`cache`]), plans each host
+//! with the same [`Phase::plan`] that `groundup plan` prints, and runs the changes through the
+//! sliding window (one host at a time for serial phases).
 //! Failure policy: a gate phase (preflight) that fails stops everything before any change; a
 //! failed control-plane or etcd host stops the run (hosts stop before their next step); a failed
 //! worker is left behind while the others go on. Every finished step goes into the journal, and
@@ -245,10 +246,6 @@ pub async fn apply<T: Transport>(
             ));
         }
     }
-    tracing::info!(
-        fact_rounds = cache.rounds,
-        "facts gathered once per host and again only after a change"
-    );
     let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
     let tally = Tally {
         out,
