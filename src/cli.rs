@@ -28,6 +28,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Bring the hosts to the inventory's state, phase by phase; a second apply changes nothing.
     Apply(ApplyArgs),
+    /// Take hosts back to a clean OS (kubeadm reset and all it leaves behind), verified after;
+    /// shows its plan and asks first.
+    Reset(ResetArgs),
     /// Write every file apply would place on each host under DIR/<host>/<path>, contacting no host.
     Render(RenderArgs),
     /// The cluster's admin kubeconfig (from the local PKI) to a file, or merged into ~/.kube/config.
@@ -118,6 +121,9 @@ pub struct Common {
     /// Where the per-run log file goes (default: $XDG_STATE_HOME/groundup/logs).
     #[arg(long, env = "GROUNDUP_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
+    /// Where the journals, cluster locks and caches live (default: $XDG_STATE_HOME/groundup).
+    #[arg(long, env = "GROUNDUP_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,9 +166,6 @@ pub struct ApplyArgs {
     /// Continue an interrupted apply: steps its journal records as finished are not run again.
     #[arg(long)]
     pub resume: bool,
-    /// Where the journal of each inventory lives (default: $XDG_STATE_HOME/groundup).
-    #[arg(long, env = "GROUNDUP_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
     /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
@@ -170,6 +173,33 @@ pub struct ApplyArgs {
     /// running (seconds; 0: do not wait). Image pulls on slow networks take minutes.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Do not ask before resetting (scripts, CI). Without a terminal and without --yes, reset refuses.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Show the plan and stop; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove the images of containerd's k8s.io namespace.
+    #[arg(long)]
+    pub images: bool,
+    /// Also unhold and remove the Kubernetes packages, their repository and uploaded artifacts.
+    #[arg(long)]
+    pub purge_packages: bool,
+    /// With --on: reset even when etcd would fall below quorum or workers would lose every control plane.
+    #[arg(long)]
+    pub force: bool,
+    /// After a clean reset of every host, delete the cluster's PKI too (asks for the cluster name on a terminal).
+    #[arg(long)]
+    pub forget_pki: bool,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,5 +10,7 @@ pub const USAGE: u8 = 2;
 pub const UNREACHABLE: u8 = 3;
 /// Every host answered, and a preflight check failed; nothing was changed.
 pub const PREFLIGHT: u8 = 4;
+/// Another groundup run holds this cluster's lock; nothing was done.
+pub const LOCKED: u8 = 5;
 /// A bug or a local problem (cannot write the log, spawn ssh): not the user's input.
 pub const INTERNAL: u8 = 70;

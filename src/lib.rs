@@ -4,6 +4,7 @@
 //! speaks SSH) → `facts` (one round trip per host, pure parsers) → `preflight` (pure checks) →
 //! `report` (the only place that prints) — glued together per command in `commands`.
 
+pub mod action;
 pub mod artifacts;
 pub mod cli;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod facts;
 pub mod image_archive;
 pub mod inventory;
 pub mod kubeconfig;
+pub mod lock;
 pub mod logging;
 pub mod os;
 pub mod paths;

@@ -8,12 +8,14 @@ use crate::cli::{ApplyArgs, OutputFormat};
 use crate::engine::{self, journal, Journal, Outcome};
 use crate::plan::Context;
 
-use super::plan::select_phases;
+use super::plan::unknown_phase;
 use super::{Failure, Run};
 
 pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
-    let phases = select_phases(args.until.as_deref())?;
-    let run = Run::start(&args.common, "apply")?;
+    let action =
+        crate::action::apply::apply(args.until.as_deref()).ok_or_else(|| unknown_phase(args.until.as_deref()))?;
+    let phases = action.phases;
+    let run = Run::start_locked(&args.common, "apply")?;
     let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
     // The PKI is made here, by `groundup pki generate`; an apply that would reach pki-files without it
     // stops before it changes any host, instead of after minutes of preparation (issue 10).
@@ -28,8 +30,7 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
             run.inventory.path.display()
         )));
     }
-    let state_dir = args.state_dir.clone().unwrap_or_else(journal::default_state_dir);
-    let journal_path = journal::path_for(&state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
+    let journal_path = journal::path_for(&run.state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
     let run_id = run_id();
     let names: Vec<String> = phases.iter().map(|p| p.name().to_string()).collect();
     let mut notes = Vec::new();
@@ -74,8 +75,10 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
         parallel: args.common.parallel.into(),
         journal_path,
         resume: args.resume,
+        keep_going: action.keep_going,
+        marker: true,
     };
-    let mut outcome = engine::apply(
+    let mut outcome = engine::run(
         &cx,
         &phases,
         &run.targets,

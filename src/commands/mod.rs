@@ -8,6 +8,7 @@ pub mod kubeconfig;
 pub mod pki;
 pub mod plan;
 pub mod render;
+pub mod reset;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,9 @@ pub enum Failure {
     /// A host could not be reached (the tunnel of `kubeconfig --tunnel`).
     #[error("{0}")]
     Unreachable(String),
+    /// Another run holds the cluster's lock.
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl Failure {
@@ -41,6 +45,7 @@ impl Failure {
             Failure::Io(_) => exit::FAILED,
             Failure::Internal(_) => exit::INTERNAL,
             Failure::Unreachable(_) => exit::UNREACHABLE,
+            Failure::Locked(_) => exit::LOCKED,
         }
     }
 }
@@ -53,11 +58,34 @@ pub struct Run {
     pub reporter: Reporter,
     renderer: tokio::task::JoinHandle<()>,
     pub log_path: PathBuf,
+    /// The cluster's lock, for commands that change hosts or cluster state ([`Run::start_locked`]).
+    pub lock: Option<crate::lock::Lock>,
+    pub state_dir: PathBuf,
 }
 
 impl Run {
+    /// [`Run::start`] for a command that changes hosts: first takes the cluster's lock, so a second
+    /// run on the same cluster refuses at once, before it connects anywhere.
+    pub fn start_locked(c: &Common, command: &str) -> Result<Run, Failure> {
+        let inventory = Inventory::load(&c.inventory)?;
+        let state_dir = c
+            .state_dir
+            .clone()
+            .unwrap_or_else(crate::engine::journal::default_state_dir);
+        let lock =
+            crate::lock::acquire(&state_dir, inventory.cluster.name.as_str(), command).map_err(Failure::Locked)?;
+        let mut run = Self::start_with(c, command, inventory)?;
+        tracing::info!(lock = %lock.path.display(), "cluster lock taken");
+        run.lock = Some(lock);
+        Ok(run)
+    }
+
     pub fn start(c: &Common, command: &str) -> Result<Run, Failure> {
         let inventory = Inventory::load(&c.inventory)?;
+        Self::start_with(c, command, inventory)
+    }
+
+    fn start_with(c: &Common, command: &str, inventory: Inventory) -> Result<Run, Failure> {
         let targets: Vec<Host> = select(&inventory, c.on.as_deref())
             .map_err(|e| Failure::Usage(e.to_string()))?
             .into_iter()
@@ -84,6 +112,11 @@ impl Run {
             reporter,
             renderer,
             log_path,
+            lock: None,
+            state_dir: c
+                .state_dir
+                .clone()
+                .unwrap_or_else(crate::engine::journal::default_state_dir),
         })
     }
 
@@ -92,5 +125,32 @@ impl Run {
         self.transport.close().await;
         drop(self.reporter);
         let _ = self.renderer.await;
+    }
+}
+
+/// A destructive action's consent: `--yes`, or `expected` typed on a terminal. Without a terminal
+/// and without `--yes` it refuses (scripts must say so explicitly).
+pub fn confirm(yes: bool, question: &str, expected: &str) -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Failure::Usage(format!(
+            "{question}: refusing without a terminal to ask on; nothing was changed\n  hint: add --yes to go ahead without asking"
+        )));
+    }
+    eprint!("{question}\nType `{expected}` to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Internal(format!("cannot read the answer: {e}")))?;
+    if answer.trim() == expected {
+        Ok(())
+    } else {
+        Err(Failure::Usage("not confirmed; nothing was changed".into()))
     }
 }

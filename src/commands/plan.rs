@@ -25,13 +25,15 @@ pub struct PlanReport {
 
 /// The phases of `--until`, or a usage error naming the valid ones.
 pub fn select_phases(until: Option<&str>) -> Result<Vec<&'static dyn Phase>, Failure> {
-    phases::until(until).ok_or_else(|| {
-        Failure::Usage(format!(
-            "unknown phase `{}`: the phases are {}",
-            until.unwrap_or(""),
-            phases::names().join(", ")
-        ))
-    })
+    phases::until(until).ok_or_else(|| unknown_phase(until))
+}
+
+pub fn unknown_phase(until: Option<&str>) -> Failure {
+    Failure::Usage(format!(
+        "unknown phase `{}`: the phases are {}",
+        until.unwrap_or(""),
+        phases::names().join(", ")
+    ))
 }
 
 pub async fn run(args: PlanArgs) -> Result<u8, Failure> {

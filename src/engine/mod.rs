@@ -37,6 +37,11 @@ pub struct Options {
     pub journal_path: PathBuf,
     /// Continue an interrupted run's journal (its record, not a list of steps to skip).
     pub resume: bool,
+    /// A failed step stops neither its host nor the run: every later step and phase still runs
+    /// (reset removes all it can, and its verification round reports what stayed).
+    pub keep_going: bool,
+    /// Leave groundup's marker on each host that changed (apply; not reset, which removes it).
+    pub marker: bool,
 }
 
 /// What happened, per host and in total.
@@ -88,7 +93,7 @@ pub struct FailedStep {
 }
 
 /// Runs `phases` on `targets`. The journal is saved at `opts.journal_path` after every step.
-pub async fn apply<T: Transport>(
+pub async fn run<T: Transport>(
     cx: &Context<'_>,
     phases: &[&dyn Phase],
     targets: &[Host],
@@ -125,7 +130,7 @@ pub async fn apply<T: Transport>(
     for phase in phases {
         let name = phase.name();
         if stopped.is_some() {
-            for h in targets.iter().filter(|h| phase.applies(h)) {
+            for h in targets.iter().filter(|h| phase.applies(cx, h)) {
                 if let Some(o) = out.get_mut(h.name.as_str()) {
                     o.not_reached.push(name);
                 }
@@ -134,13 +139,13 @@ pub async fn apply<T: Transport>(
         }
         for h in targets
             .iter()
-            .filter(|h| phase.applies(h) && !active.iter().any(|a| a.name == h.name))
+            .filter(|h| phase.applies(cx, h) && !active.iter().any(|a| a.name == h.name))
         {
             if let Some(o) = out.get_mut(h.name.as_str()) {
                 o.not_reached.push(name);
             }
         }
-        let hosts: Vec<&Host> = active.iter().copied().filter(|h| phase.applies(h)).collect();
+        let hosts: Vec<&Host> = active.iter().copied().filter(|h| phase.applies(cx, h)).collect();
         r.send(Event::Phase {
             title: name.into(),
             hosts: hosts.len(),
@@ -199,7 +204,7 @@ pub async fn apply<T: Transport>(
         let pairs: Vec<(&Host, &Result<HostFacts, crate::exec::ExecError>)> =
             hosts.iter().copied().zip(&gathered).collect();
         let results: Vec<HostPhase> = window::for_each(&pairs, parallel, |(h, f)| {
-            let hp = HostPhase::new(*phase, h, &run_id);
+            let hp = HostPhase::new(*phase, h, &run_id, opts.keep_going, opts.marker);
             hp.run(cx, t, f, &journal, &opts.journal_path, &stop, r)
         })
         .await;
@@ -221,6 +226,15 @@ pub async fn apply<T: Transport>(
                     changed: res.changed,
                     unchanged: res.unchanged,
                 }),
+                Some(f) if opts.keep_going => {
+                    counts.failed += 1;
+                    o.done.push(PhaseDone {
+                        phase: name,
+                        changed: res.changed,
+                        unchanged: res.unchanged,
+                    });
+                    o.failed.get_or_insert(f);
+                }
                 Some(f) => {
                     counts.failed += 1;
                     o.failed = Some(f);
@@ -232,7 +246,7 @@ pub async fn apply<T: Transport>(
         }
         active.retain(|h| {
             let o = &out[h.name.as_str()];
-            o.failed.is_none() && !o.not_reached.contains(&name)
+            (opts.keep_going || o.failed.is_none()) && !o.not_reached.contains(&name)
         });
         if !halt.is_empty() {
             stopped = Some(format!(

@@ -25,6 +25,9 @@ pub struct HostPhase<'a> {
     pub failed: Option<FailedStep>,
     /// Stopped before a step because another host's failure halted the phase.
     pub interrupted: bool,
+    /// Go on with the next step after a failed one (reset: remove all that can be removed).
+    keep_going: bool,
+    marker: bool,
 }
 
 pub fn failed_exec(phase: &'static str, step: &str, e: &ExecError) -> FailedStep {
@@ -38,8 +41,10 @@ pub fn failed_exec(phase: &'static str, step: &str, e: &ExecError) -> FailedStep
 }
 
 impl<'a> HostPhase<'a> {
-    pub fn new(phase: &'a dyn Phase, host: &'a Host, run_id: &'a str) -> Self {
+    pub fn new(phase: &'a dyn Phase, host: &'a Host, run_id: &'a str, keep_going: bool, marker: bool) -> Self {
         HostPhase {
+            keep_going,
+            marker,
             phase,
             host,
             run_id,
@@ -115,12 +120,18 @@ impl<'a> HostPhase<'a> {
                 }
                 Err(mut failed) => {
                     failed.phase = name;
+                    if self.keep_going && self.failed.is_some() {
+                        tracing::warn!(host, step = failed.step, "failed too: {}", failed.error);
+                        continue;
+                    }
                     self.fail(failed, journal, journal_path, stop);
-                    break;
+                    if !self.keep_going {
+                        break;
+                    }
                 }
             }
         }
-        if self.changed > 0 {
+        if self.changed > 0 && self.marker {
             let mark = format!(
                 "install -d -m 0755 \"$(dirname {m})\"\nprintf 'run=%s phase=%s\\n' {run} {name} > {m}",
                 m = paths::MARKER,
@@ -138,7 +149,7 @@ impl<'a> HostPhase<'a> {
     }
 
     fn fail(&mut self, failed: FailedStep, journal: &Mutex<Journal>, journal_path: &Path, stop: &AtomicBool) {
-        if self.host.has(Role::ControlPlane) || self.host.has(Role::Etcd) {
+        if !self.keep_going && (self.host.has(Role::ControlPlane) || self.host.has(Role::Etcd)) {
             stop.store(true, Ordering::SeqCst);
         }
         let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());

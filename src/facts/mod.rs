@@ -3,6 +3,7 @@
 //! distribution (tests/fixtures/facts/). Reads only; never changes a host.
 
 mod cluster;
+pub mod leftovers;
 mod network;
 mod os;
 mod packages;

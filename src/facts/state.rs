@@ -117,6 +117,7 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ("cluster", super::cluster::query()),
         ("apiserver", super::cluster::apiserver_query()),
         ("membership", super::cluster::membership_query()),
+        ("leftovers", super::leftovers::query()),
     ]
 }
 
@@ -158,6 +159,8 @@ pub struct State {
     pub apiserver_ready: Option<bool>,
     /// What the API says of this host as a node, asked with its kubelet's credentials.
     pub membership: Membership,
+    /// What a node leaves behind that `reset` removes.
+    pub leftovers: super::leftovers::Leftovers,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -263,6 +266,7 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .filter(|s| !s.is_empty())
             .map(|s| s == "ok"),
         membership: Membership::parse(&get("membership")),
+        leftovers: super::leftovers::parse(&get("leftovers")),
     }
 }
 

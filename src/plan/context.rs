@@ -17,6 +17,8 @@ pub struct Context<'a> {
     /// What `groundup pki generate` would still create or reissue (`file: why`): hosts must not
     /// get a PKI that no longer fits the inventory.
     pub pki_pending: Vec<String>,
+    /// What `reset` (or `remove`) acts on; empty for every other action.
+    pub reset: super::reset::Options,
 }
 
 impl<'a> Context<'a> {
@@ -52,7 +54,23 @@ impl<'a> Context<'a> {
             certs_dir,
             pki,
             pki_pending,
+            reset: Default::default(),
         })
+    }
+}
+
+impl<'a> Context<'a> {
+    /// For actions that take a cluster apart (reset, remove): the inventory alone; no artifacts
+    /// are read and no PKI is checked, since nothing is installed or placed.
+    pub fn teardown(inv: &'a Inventory, reset: super::reset::Options) -> Context<'a> {
+        Context {
+            inv,
+            artifacts: Catalogue::default(),
+            certs_dir: PathBuf::from("certs").join(inv.cluster.name.as_str()),
+            pki: BTreeMap::new(),
+            pki_pending: vec![],
+            reset,
+        }
     }
 }
 

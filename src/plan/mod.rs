@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod phases;
+pub mod reset;
 pub mod show;
 
 use std::path::PathBuf;
@@ -199,7 +200,7 @@ pub trait Phase: Send + Sync {
     /// The name `--until` takes and the journal records.
     fn name(&self) -> &'static str;
     /// Whether the phase has work on this host at all (by role).
-    fn applies(&self, _host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, _host: &Host) -> bool {
         true
     }
     /// Run on one host at a time instead of in the window (control-plane joins).
@@ -252,7 +253,7 @@ pub fn build(cx: &Context, phases: &[&dyn Phase], targets: &[(&Host, &HostFacts)
             phase: p.name(),
             hosts: targets
                 .iter()
-                .filter(|(h, _)| p.applies(h))
+                .filter(|(h, _)| p.applies(cx, h))
                 .map(|(h, f)| HostPlan {
                     host: h.name.to_string(),
                     result: match p.plan(cx, h, f) {

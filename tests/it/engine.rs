@@ -132,8 +132,10 @@ async fn apply(
         parallel: 8,
         journal_path: dir.join("journal.json"),
         resume,
+        keep_going: false,
+        marker: true,
     };
-    engine::apply(&cx, &phases, &inv.hosts, t, &opts, journal, &Reporter::silent()).await
+    engine::run(&cx, &phases, &inv.hosts, t, &opts, journal, &Reporter::silent()).await
 }
 
 fn fresh(run: &str) -> Journal {
@@ -309,8 +311,10 @@ async fn a_serial_phase_never_overlaps_hosts_and_a_parallel_one_does() {
             parallel: 8,
             journal_path: dir.path().join("j.json"),
             resume: false,
+            keep_going: false,
+            marker: true,
         };
-        let o = engine::apply(
+        let o = engine::run(
             &cx,
             &[&probe],
             &inv.hosts,
@@ -357,9 +361,11 @@ async fn a_failed_cluster_check_is_reported_and_changes_nothing() {
         parallel: 8,
         journal_path: dir.path().join("j.json"),
         resume: false,
+        keep_going: false,
+        marker: true,
     };
     let all = phases::until(None).unwrap();
-    let o = engine::apply(
+    let o = engine::run(
         &cx,
         &all,
         &inv.hosts,

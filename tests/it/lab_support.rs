@@ -13,7 +13,8 @@ pub fn groundup(log: &Path) -> Command {
     let mut c = Command::cargo_bin("groundup").unwrap();
     c.env("GROUNDUP_LOG_DIR", log)
         .env("NO_COLOR", "1")
-        .env("GROUNDUP_SSH_PERSIST", "0");
+        .env("GROUNDUP_SSH_PERSIST", "0")
+        .env("GROUNDUP_STATE_DIR", log.join("state"));
     c
 }
 

@@ -15,7 +15,7 @@ use crate::common::{fixture, inventory};
 use crate::plan::generated_pki;
 
 /// Three control planes behind the local load balancer and two workers, on the lab's addresses.
-fn cluster(extra_hosts: &str) -> Inventory {
+pub(crate) fn cluster(extra_hosts: &str) -> Inventory {
     let mut t = String::from(
         "[cluster]\nname = \"done\"\nkubernetes_version = \"1.36.3\"\n\n[api]\nmode = \"local-lb\"\n\n\
          [container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n",
@@ -125,7 +125,7 @@ fn api_of(inv: &Inventory) -> ClusterState {
 }
 
 /// The finished facts of every host of `inv` (made from the plan against the role fixtures).
-fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
+pub(crate) fn finished(inv: &Inventory, cx: &Context) -> Vec<HostFacts> {
     let raw: Vec<HostFacts> = inv
         .hosts
         .iter()

@@ -56,7 +56,7 @@ impl Phase for Addons {
     fn name(&self) -> &'static str {
         "addons"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

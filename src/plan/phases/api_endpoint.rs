@@ -130,7 +130,7 @@ impl Phase for ApiEndpoint {
     fn name(&self) -> &'static str {
         "api-endpoint"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
@@ -164,7 +164,7 @@ impl Phase for KubeVip {
     fn name(&self) -> &'static str {
         "kube-vip"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

@@ -28,7 +28,7 @@ impl Phase for SandboxImage {
     fn name(&self) -> &'static str {
         "sandbox-image"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
@@ -41,7 +41,7 @@ impl Phase for ContainerRuntime {
         "container-runtime"
     }
     /// Nodes only: an external etcd member runs no containers.
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

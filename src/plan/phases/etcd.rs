@@ -38,7 +38,7 @@ impl Phase for Etcd {
     fn name(&self) -> &'static str {
         "etcd"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::Etcd) && !host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

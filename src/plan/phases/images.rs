@@ -17,7 +17,7 @@ impl Phase for Images {
     fn name(&self) -> &'static str {
         "images"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

@@ -21,7 +21,7 @@ impl Phase for KubePackages {
     fn name(&self) -> &'static str {
         "kube-packages"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

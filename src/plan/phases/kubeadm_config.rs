@@ -187,7 +187,7 @@ impl Phase for KubeadmConfig {
     fn name(&self) -> &'static str {
         "kubeadm-config"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

@@ -34,7 +34,7 @@ impl Phase for ControlPlaneInit {
     fn name(&self) -> &'static str {
         "control-plane-init"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
@@ -275,7 +275,7 @@ impl Phase for ControlPlaneJoin {
     fn name(&self) -> &'static str {
         "control-plane-join"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane)
     }
     /// One at a time: each join adds an etcd member and must finish before the next.
@@ -296,7 +296,7 @@ impl Phase for WorkersJoin {
     fn name(&self) -> &'static str {
         "workers-join"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::Worker) && !host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

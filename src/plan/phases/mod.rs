@@ -79,7 +79,7 @@ pub(crate) fn file(hs: &mut HostSteps, f: &Facts, id: &str, path: &str, mode: u3
 }
 
 /// Plans removing a managed file that is no longer wanted.
-pub(crate) fn remove(hs: &mut HostSteps, f: &Facts, id: &str, path: &str) -> bool {
+pub fn remove(hs: &mut HostSteps, f: &Facts, id: &str, path: &str) -> bool {
     if f.state.files.contains_key(path) {
         hs.change(Step::script(id, format!("remove {path}"), format!("rm -f {path}")));
         true

@@ -82,7 +82,7 @@ impl Phase for PkiFiles {
     fn name(&self) -> &'static str {
         "pki-files"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane) || host.has(Role::Etcd)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

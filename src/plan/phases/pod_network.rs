@@ -77,7 +77,7 @@ impl Phase for PodNetwork {
     fn name(&self) -> &'static str {
         "pod-network"
     }
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.has(Role::ControlPlane)
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {

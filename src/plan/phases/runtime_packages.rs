@@ -27,7 +27,7 @@ impl Phase for RuntimePackages {
         "runtime-packages"
     }
     /// Nodes only: an external etcd member runs no containers.
-    fn applies(&self, host: &Host) -> bool {
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
         host.is_node()
     }
     fn plan(&self, cx: &Context, _host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
