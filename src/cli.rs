@@ -31,6 +31,10 @@ pub enum Command {
     /// Take hosts back to a clean OS (kubeadm reset and all it leaves behind), verified after;
     /// shows its plan and asks first.
     Reset(ResetArgs),
+    /// An etcd snapshot from a healthy member, checked, downloaded to backups/<cluster>/ with its metadata.
+    Backup(BackupArgs),
+    /// The whole cluster back from an etcd snapshot (made by `backup`), onto the current inventory's hosts.
+    Restore(RestoreArgs),
     /// Write every file apply would place on each host under DIR/<host>/<path>, contacting no host.
     Render(RenderArgs),
     /// The cluster's admin kubeconfig (from the local PKI) to a file, or merged into ~/.kube/config.
@@ -171,6 +175,38 @@ pub struct ApplyArgs {
     pub certs_dir: Option<PathBuf>,
     /// After the last phase, how long to wait for every node Ready and flannel and CoreDNS
     /// running (seconds; 0: do not wait). Image pulls on slow networks take minutes.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub ready_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The folder backups go to, one subfolder per cluster.
+    #[arg(long, value_name = "DIR", default_value = "backups")]
+    pub out: PathBuf,
+    /// Keep only the newest N backups of this cluster (older ones are deleted after a good backup).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The snapshot file (`backups/<cluster>/<time>.db`; its `.json` beside it is checked when present).
+    pub snapshot: PathBuf,
+    /// Do not ask before restoring (scripts, CI). Without a terminal and without --yes, restore refuses.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Show the plan and stop; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore a snapshot whose metadata names another cluster.
+    #[arg(long)]
+    pub force: bool,
+    /// After the restore, how long to wait for every node Ready (seconds; 0: do not wait).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
 }

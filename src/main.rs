@@ -22,6 +22,8 @@ fn main() -> ExitCode {
             Command::Exec(a) => commands::exec::run(a).await,
             Command::Plan(a) => commands::plan::run(a).await,
             Command::Apply(a) => commands::apply::run(a).await,
+            Command::Backup(a) => commands::backup::run(a).await,
+            Command::Restore(a) => commands::restore::run(a).await,
             Command::Reset(a) => commands::reset::run(a).await,
             Command::Render(a) => commands::render::run(a),
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod reset;
+pub mod restore;
 
 use crate::plan::Phase;
 

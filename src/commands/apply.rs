@@ -117,7 +117,8 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
             render_text(
                 &outcome,
                 &log.display().to_string(),
-                &args.common.inventory.display().to_string()
+                &args.common.inventory.display().to_string(),
+                "apply"
             )
         ),
     }
@@ -148,7 +149,8 @@ fn run_id() -> String {
     )
 }
 
-pub fn render_text(o: &Outcome, log: &str, inventory: &str) -> String {
+/// The summary of an engine run; `action` names the command (only `apply` has `--resume`).
+pub fn render_text(o: &Outcome, log: &str, inventory: &str, action: &str) -> String {
     let mut s = String::new();
     for n in &o.notes {
         let _ = writeln!(s, "note: {n}");
@@ -185,7 +187,7 @@ pub fn render_text(o: &Outcome, log: &str, inventory: &str) -> String {
     if let Some(why) = &o.stopped {
         let _ = writeln!(s, "stopped: {why}");
     }
-    if o.counts.failed > 0 && !o.nothing_changed {
+    if o.counts.failed > 0 && !o.nothing_changed && action == "apply" {
         let _ = writeln!(
             s,
             "to continue after fixing the cause: groundup apply --resume (same inventory); journal: {}",

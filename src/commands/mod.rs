@@ -2,6 +2,7 @@
 //! (with `report`) that prints; everything it calls returns values or sends events.
 
 pub mod apply;
+pub mod backup;
 pub mod check;
 pub mod exec;
 pub mod kubeconfig;
@@ -9,6 +10,7 @@ pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod reset;
+pub mod restore;
 
 use std::path::PathBuf;
 

@@ -32,6 +32,8 @@ pub enum Payload {
     Script(String),
     /// Bytes written atomically to `path` with `mode`, sent on stdin.
     Upload { path: String, mode: u32, bytes: Vec<u8> },
+    /// A remote file's bytes on stdout (see `SshTransport::download`).
+    Download { path: String },
 }
 
 impl Request {
@@ -48,6 +50,15 @@ impl Request {
         Request {
             what: format!("upload {path}"),
             payload: Payload::Upload { path, mode, bytes },
+            privileged: true,
+            timeout: None,
+        }
+    }
+    pub fn download(path: impl Into<String>) -> Self {
+        let path = path.into();
+        Request {
+            what: format!("download {path}"),
+            payload: Payload::Download { path },
             privileged: true,
             timeout: None,
         }
@@ -181,6 +192,7 @@ pub fn remote_command(host: &Host, req: &Request) -> String {
             );
             format!("sh -c {}", shell_words::quote(&inner))
         }
+        Payload::Download { path } => format!("cat -- {}", shell_words::quote(path)),
     };
     let timed = format!("timeout -k 5 {secs} {body}");
     if req.privileged && host.ssh.sudo {
@@ -195,6 +207,7 @@ pub fn stdin_bytes(req: &Request) -> &[u8] {
     match &req.payload {
         Payload::Script(s) => s.as_bytes(),
         Payload::Upload { bytes, .. } => bytes,
+        Payload::Download { .. } => &[],
     }
 }
 

@@ -177,6 +177,75 @@ impl SshTransport {
             })
     }
 
+    /// Copies a remote file to `to` (created 0600, never left half-written: a failed copy is
+    /// removed) over the host's master, hashing it on the way; returns (bytes, sha256 hex).
+    pub async fn download(&self, host: &Host, path: &str, to: &std::path::Path) -> Result<(u64, String), ExecError> {
+        use sha2::Digest;
+        use std::io::Write;
+        use tokio::io::AsyncReadExt;
+        let req = Request::download(path);
+        let session = self.session(host).await?;
+        let failed = |detail: String| ExecError::Disconnected {
+            target: target(host),
+            what: req.what.clone(),
+            detail,
+        };
+        let mut child = session
+            .raw_command(remote_command(host, &req))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| failed(error_chain(&e)))?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(to)
+                .map_err(|e| failed(format!("cannot write `{}`: {e}", to.display())))?
+        };
+        let mut hash = sha2::Sha256::new();
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut stdout = child.stdout().take();
+        let copied: Result<(), String> = async {
+            let Some(out) = stdout.as_mut() else { return Ok(()) };
+            loop {
+                let n = out.read(&mut buf).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hash.update(&buf[..n]);
+                file.write_all(&buf[..n])
+                    .map_err(|e| format!("cannot write `{}`: {e}", to.display()))?;
+                total += n as u64;
+            }
+        }
+        .await;
+        drop(stdout);
+        let out = child.wait_with_output().await;
+        let status = match (&copied, out) {
+            (Ok(()), Ok(o)) if o.status.success() => Ok(()),
+            (Ok(()), Ok(o)) => Err(format!(
+                "exit status {:?}: {}",
+                o.status.code(),
+                last_line(&String::from_utf8_lossy(&o.stderr))
+            )),
+            (Err(e), _) => Err(e.clone()),
+            (_, Err(e)) => Err(error_chain(&e)),
+        };
+        if let Err(e) = status.and_then(|_| file.sync_all().map_err(|e| e.to_string())) {
+            let _ = std::fs::remove_file(to);
+            return Err(failed(e));
+        }
+        tracing::info!(host = %host.name, path, bytes = total, "download");
+        Ok((total, format!("{:x}", hash.finalize())))
+    }
+
     /// Closes every persisted master of this transport's hosts now (for `--ssh-persist 0` runs
     /// after persisted ones, and for tests).
     pub async fn close_persisted(&self, hosts: &[Host]) {

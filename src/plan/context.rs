@@ -19,6 +19,8 @@ pub struct Context<'a> {
     pub pki_pending: Vec<String>,
     /// What `reset` (or `remove`) acts on; empty for every other action.
     pub reset: super::reset::Options,
+    /// The snapshot `restore` brings back; `None` for every other action.
+    pub restore: Option<super::restore::Options>,
 }
 
 impl<'a> Context<'a> {
@@ -55,6 +57,7 @@ impl<'a> Context<'a> {
             pki,
             pki_pending,
             reset: Default::default(),
+            restore: None,
         })
     }
 }
@@ -70,6 +73,7 @@ impl<'a> Context<'a> {
             pki: BTreeMap::new(),
             pki_pending: vec![],
             reset,
+            restore: None,
         }
     }
 }

@@ -4,8 +4,10 @@
 //! preview is the run. Nothing here touches a host or prints.
 
 pub mod context;
+pub mod etcd_access;
 pub mod phases;
 pub mod reset;
+pub mod restore;
 pub mod show;
 
 use std::path::PathBuf;

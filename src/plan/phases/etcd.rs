@@ -17,7 +17,7 @@ use super::{file, install, offline_hint, Want};
 pub struct Etcd;
 
 /// An address as the host part of a URL (IPv6 in brackets).
-fn url_host(ip: std::net::IpAddr) -> String {
+pub fn url_host(ip: std::net::IpAddr) -> String {
     match ip {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),

@@ -5,7 +5,7 @@
 pub mod addons;
 pub mod api_endpoint;
 mod container_runtime;
-mod etcd;
+pub mod etcd;
 mod helm;
 mod images;
 pub mod join_token;
