@@ -31,6 +31,8 @@ pub enum Command {
     /// Take hosts back to a clean OS (kubeadm reset and all it leaves behind), verified after;
     /// shows its plan and asks first.
     Reset(ResetArgs),
+    /// Take nodes out of the cluster: drain, delete, etcd member out (control planes), reset the hosts.
+    Remove(RemoveArgs),
     /// An etcd snapshot from a healthy member, checked, downloaded to backups/<cluster>/ with its metadata.
     Backup(BackupArgs),
     /// The whole cluster back from an etcd snapshot (made by `backup`), onto the current inventory's hosts.
@@ -177,6 +179,24 @@ pub struct ApplyArgs {
     /// running (seconds; 0: do not wait). Image pulls on slow networks take minutes.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The nodes to take out (inventory names).
+    #[arg(required = true, num_args = 1..)]
+    pub nodes: Vec<String>,
+    /// Do not ask (scripts, CI). Without a terminal and without --yes, remove refuses.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Show the plan and stop; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long a drain may take before remove gives up, leaving the node cordoned (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub drain_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             Command::Apply(a) => commands::apply::run(a).await,
             Command::Backup(a) => commands::backup::run(a).await,
             Command::Restore(a) => commands::restore::run(a).await,
+            Command::Remove(a) => commands::remove::run(a).await,
             Command::Reset(a) => commands::reset::run(a).await,
             Command::Render(a) => commands::render::run(a),
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,

@@ -4,6 +4,7 @@
 //! and reports. Adding an action is adding a file here and its phases under `plan/`.
 
 pub mod apply;
+pub mod remove;
 pub mod reset;
 pub mod restore;
 

@@ -125,13 +125,12 @@ async fn snapshot(run: &Run, access: Access, from: &Host, out: &Path) -> Result<
     let inv = &run.inventory;
     let remote = access.snapshot_path();
     let script = format!(
-        "install -d -m 0700 \"$(dirname {remote})\"\nrm -f {remote}\n{save} >&2\n{tool}\n\
+        "{prelude}\ninstall -d -m 0700 \"$(dirname {remote})\"\nrm -f {remote}\nectl snapshot save {remote} >&2\n{tool}\n\
          echo @@status; $ETCDUTL snapshot status {remote} -w json\n\
-         echo @@endpoint; {status}\necho @@members; {list}\necho @@sha256; sha256sum {remote} | cut -c1-64",
-        save = access.etcdctl(&format!("snapshot save {remote}")),
+         echo @@endpoint; ectl endpoint status -w json\necho @@members; ectl member list -w json\n\
+         echo @@sha256; sha256sum {remote} | cut -c1-64",
+        prelude = access.prelude(),
         tool = access.etcdutl(),
-        status = access.etcdctl("endpoint status -w json"),
-        list = access.etcdctl("member list -w json"),
     );
     run.reporter.send(Event::Phase {
         title: format!("snapshot on {}", from.name),

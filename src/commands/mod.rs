@@ -8,6 +8,7 @@ pub mod exec;
 pub mod kubeconfig;
 pub mod pki;
 pub mod plan;
+pub mod remove;
 pub mod render;
 pub mod reset;
 pub mod restore;

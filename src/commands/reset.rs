@@ -23,19 +23,19 @@ use crate::report::Event;
 use super::{confirm, Failure, Run};
 
 #[derive(Debug, Serialize)]
-struct Report {
-    cluster: String,
-    hosts: Vec<String>,
+pub(super) struct Report {
+    pub cluster: String,
+    pub hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<Outcome>,
+    pub outcome: Option<Outcome>,
     /// What the verification round still found, per host: `what` and the command that removes it.
-    leftovers: Vec<Leftover>,
-    notes: Vec<String>,
-    exit_code: u8,
+    pub leftovers: Vec<Leftover>,
+    pub notes: Vec<String>,
+    pub exit_code: u8,
 }
 
 #[derive(Debug, Serialize)]
-struct Leftover {
+pub(super) struct Leftover {
     host: String,
     phase: &'static str,
     what: String,
@@ -70,6 +70,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
             hosts: hosts.clone(),
             images: args.images,
             purge_packages: args.purge_packages,
+            drain_timeout: 0,
         },
     );
     // The hosts reset, and the control plane that asks the API to forget them.
@@ -158,26 +159,38 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
 
     // Verification: the same plan from fresh facts of the reset hosts (when anything ran).
     if report.outcome.is_some() {
-        run.reporter.send(Event::Phase {
-            title: "verify".into(),
-            hosts: work.len(),
-        });
-        let again = window::for_each(&work, parallel, |h| facts::gather(&run.transport, h)).await;
-        let (verify, vcode) = super::plan::build(&cx, &action.phases, &work, &again);
-        report.leftovers = leftovers(&verify.phases);
-        if vcode == exit::UNREACHABLE {
-            notes.push("a host did not answer the verification round: it may not be clean".into());
-            report.exit_code = exit::FAILED;
-        }
-        if !report.leftovers.is_empty() {
-            report.exit_code = exit::FAILED;
-        }
+        verify(&run, &cx, &work, parallel, &mut report, &mut notes).await;
     }
     forget_local(&run, &hosts, whole, &mut notes);
     if args.forget_pki && report.exit_code == exit::OK {
         forget_pki(&args, &run, &mut notes)?;
     }
     finish(run, report, notes, text).await
+}
+
+/// Gathers the facts of `work` again and plans the reset phases: what they still plan stayed.
+pub(super) async fn verify(
+    run: &Run,
+    cx: &Context<'_>,
+    work: &[Host],
+    parallel: usize,
+    report: &mut Report,
+    notes: &mut Vec<String>,
+) {
+    run.reporter.send(Event::Phase {
+        title: "verify".into(),
+        hosts: work.len(),
+    });
+    let again = window::for_each(work, parallel, |h| facts::gather(&run.transport, h)).await;
+    let (verify, vcode) = super::plan::build(cx, reset::ALL, work, &again);
+    report.leftovers = leftovers(&verify.phases);
+    if vcode == exit::UNREACHABLE {
+        notes.push("a host did not answer the verification round: it may not be clean".into());
+        report.exit_code = exit::FAILED;
+    }
+    if !report.leftovers.is_empty() {
+        report.exit_code = exit::FAILED;
+    }
 }
 
 /// Every change the verification plan still holds, and every host it could not plan.
@@ -216,7 +229,7 @@ fn leftovers(phases: &[plan::PhasePlan]) -> Vec<Leftover> {
 }
 
 /// The apply journal no longer describes reset hosts.
-fn forget_local(run: &Run, hosts: &BTreeSet<String>, whole: bool, notes: &mut Vec<String>) {
+pub(super) fn forget_local(run: &Run, hosts: &BTreeSet<String>, whole: bool, notes: &mut Vec<String>) {
     let inv = &run.inventory;
     let path = journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path);
     if whole {
@@ -261,7 +274,7 @@ fn forget_pki(args: &ResetArgs, run: &Run, notes: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-async fn finish(run: Run, mut report: Report, notes: Vec<String>, text: bool) -> Result<u8, Failure> {
+pub(super) async fn finish(run: Run, mut report: Report, notes: Vec<String>, text: bool) -> Result<u8, Failure> {
     report.notes = notes;
     let log = run.log_path.clone();
     run.finish().await;

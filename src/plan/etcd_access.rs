@@ -59,19 +59,20 @@ impl Access {
         }
     }
 
-    /// `etcdctl ARGS` against this member's own client URL, with the healthcheck client.
-    pub fn etcdctl(self, args: &str) -> String {
+    /// Shell defining `ectl`: etcdctl against this member's own client URL over mTLS with the
+    /// healthcheck client (stacked: inside the running etcd container). Scripts then call `ectl ARGS`.
+    pub fn prelude(self) -> String {
         let p = format!("{}/etcd", paths::KUBE_PKI);
         let flags = format!(
             "--endpoints=https://127.0.0.1:2379 --cacert={p}/ca.crt --cert={p}/healthcheck-client.crt \
              --key={p}/healthcheck-client.key --dial-timeout=5s --command-timeout=60s"
         );
         match self {
-            Access::External => format!("ETCDCTL_API=3 etcdctl {flags} {args}"),
+            Access::External => format!("ectl() {{ ETCDCTL_API=3 etcdctl {flags} \"$@\"; }}"),
             Access::Stacked => format!(
-                "cid=$(crictl ps -q --name '^etcd$' --state running | head -n1)\n\
-                 [ -n \"$cid\" ] || {{ echo 'no running etcd container on this host' >&2; exit 1; }}\n\
-                 crictl exec \"$cid\" etcdctl {flags} {args}"
+                "ectl() {{\n  cid=$(crictl ps -q --name '^etcd$' --state running | head -n1)\n  \
+                 [ -n \"$cid\" ] || {{ echo 'no running etcd container on this host' >&2; return 1; }}\n  \
+                 crictl exec \"$cid\" etcdctl {flags} \"$@\"\n}}"
             ),
         }
     }

@@ -163,6 +163,7 @@ fn images_and_packages_go_only_when_asked() {
                 hosts: ["node-24".to_string()].into(),
                 images,
                 purge_packages: purge,
+                drain_timeout: 0,
             },
         );
         let gathered: Vec<_> = facts.iter().cloned().map(Ok).collect();
@@ -185,4 +186,67 @@ fn images_and_packages_go_only_when_asked() {
     assert_eq!(steps(true, false), ["images-remove"]);
     let purge = steps(false, true);
     assert!(purge.contains(&"packages-purge".to_string()), "{purge:?}");
+}
+
+fn remove_plan(inv: &Inventory, facts: &[HostFacts], on: &[&str]) -> String {
+    let hosts: BTreeSet<String> = on.iter().map(|s| s.to_string()).collect();
+    assert!(groundup::plan::remove::refuse(inv, &hosts).is_empty());
+    let cx = Context::teardown(
+        inv,
+        reset::Options {
+            hosts,
+            drain_timeout: 300,
+            ..Default::default()
+        },
+    );
+    let gathered: Vec<_> = facts.iter().cloned().map(Ok).collect();
+    let (r, code) = build(&cx, groundup::plan::remove::ALL, &inv.hosts, &gathered);
+    assert_eq!((code, r.counts.failed), (0, 0));
+    groundup::plan::show::text(&r.phases, false)
+}
+
+#[test]
+fn remove_of_a_worker_drains_then_deletes_then_resets_it() {
+    let inv = cluster("");
+    let facts = setup(&inv);
+    let text = remove_plan(&inv, &facts, &["node-24"]);
+    insta::assert_snapshot!("remove__worker", text);
+    let at = |w: &str| text.find(w).unwrap_or_else(|| panic!("{w} missing:\n{text}"));
+    assert!(
+        at("cordon and drain node-24") < at("delete Node node-24")
+            && at("delete Node node-24") < at("kubeadm reset -f")
+    );
+    assert!(!text.contains("etcd member"), "a worker has no etcd member:\n{text}");
+}
+
+#[test]
+fn remove_of_a_control_plane_of_three_takes_its_etcd_member_out_from_one_that_stays() {
+    let inv = cluster("");
+    let facts = setup(&inv);
+    let text = remove_plan(&inv, &facts, &["node-23"]);
+    insta::assert_snapshot!("remove__control_plane_of_three", text);
+    let phase = text.split("phase etcd-member-remove").nth(1).unwrap();
+    assert!(
+        phase.trim_start().starts_with("node-21"),
+        "asked from the first control plane that stays:\n{text}"
+    );
+    assert!(phase.contains("remove etcd member node-23"), "{text}");
+}
+
+#[test]
+fn remove_refuses_the_last_control_plane_quorum_loss_and_strangers() {
+    let inv = cluster("");
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let why = groundup::plan::remove::refuse(&inv, &set(&["node-21", "node-22", "node-23"]));
+    assert!(why.iter().any(|w| w.contains("the last control plane")), "{why:?}");
+    let why = groundup::plan::remove::refuse(&inv, &set(&["node-21", "node-22"]));
+    assert!(why.iter().any(|w| w.contains("below quorum")), "{why:?}");
+    let why = groundup::plan::remove::refuse(&inv, &set(&["node-99"]));
+    assert!(why.iter().any(|w| w.contains("not a host of the inventory")), "{why:?}");
+    let single = crate::common::inventory(
+        "[cluster]\nname = \"one\"\nkubernetes_version = \"1.36.3\"\n\n[[hosts]]\nname = \"cp\"\naddress = \"10.0.0.1\"\n\
+         roles = [\"control-plane\"]\n",
+    );
+    let why = groundup::plan::remove::refuse(&single, &set(&["cp"]));
+    assert!(why.iter().any(|w| w.contains("the last control plane (cp)")), "{why:?}");
 }

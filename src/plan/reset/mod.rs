@@ -17,6 +17,11 @@ use crate::inventory::{Host, Inventory, Role};
 
 use super::{Context, Phase};
 
+pub use files::FilesCleanup;
+pub use kubeadm::KubeadmReset;
+pub use leave::Leave;
+pub use network::NetworkCleanup;
+
 /// Every reset phase, in order.
 pub const ALL: &[&dyn Phase] = &[
     &leave::Leave,
@@ -35,6 +40,8 @@ pub struct Options {
     pub images: bool,
     /// Also unhold and remove the Kubernetes packages, their repository and the uploaded artifacts.
     pub purge_packages: bool,
+    /// How long `remove` lets a drain take (seconds).
+    pub drain_timeout: u64,
 }
 
 impl Options {

@@ -29,9 +29,9 @@ impl Phase for RestoreStart {
                 "etcd-start",
                 "start etcd and wait until this member is healthy (it needs a quorum)",
                 format!(
-                    "{start}\nfor i in $(seq 90); do\n  if ( {health} ) >/dev/null 2>&1; then exit 0; fi\n  sleep 2\ndone\n\
+                    "{prelude}\n{start}\nfor i in $(seq 90); do\n  if ectl endpoint health >/dev/null 2>&1; then exit 0; fi\n  sleep 2\ndone\n\
                      echo 'etcd is not healthy 3 minutes after the restore' >&2; exit 1",
-                    health = access.etcdctl("endpoint health"),
+                    prelude = access.prelude(),
                 ),
             )
             .with_hint("every member must be up for a quorum: the member's log (`journalctl -u etcd` or `crictl logs`)"),
