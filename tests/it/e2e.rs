@@ -224,4 +224,86 @@ fn a_real_cluster_from_an_artifacts_folder() {
     healthy(d, &inv, 4);
     let v = apply(d, &inv, "last apply");
     assert_eq!(changed(&v), 0, "{v:#}");
+
+    lifecycle(d, &inv, &ca, &write);
+}
+
+/// Runs `groundup ARGS -i INV -o json` timed; returns (exit code, JSON).
+fn timed(d: &Path, inv: &Path, what: &str, args: &[&str]) -> (i32, Value) {
+    let t = Instant::now();
+    let out = groundup(d)
+        .args(args)
+        .args(["--progress", "none", "-o", "json", "-i"])
+        .arg(inv)
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "e2e: {what}: {secs:.1} s, exit {:?}",
+        out.status.code()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Issue 11 on the real cluster: backup, a namespace deleted, restore (the namespace back, then
+/// apply changes nothing), remove of a worker, reset of every host verified clean, and apply
+/// again: the same cluster identity (groundup's CA) back.
+fn lifecycle(d: &Path, inv: &Path, ca: &str, write: &dyn Fn(&[u32]) -> std::path::PathBuf) {
+    kubectl(
+        d,
+        inv,
+        "kubectl create namespace e2e-gone >&2; kubectl create namespace e2e-kept >&2",
+    );
+    let backups = d.join("backups");
+    let (code, v) = timed(d, inv, "backup", &["backup", "--out", backups.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["backup"]["topology"], "stacked", "{v:#}");
+    let file = v["backup"]["file"].as_str().unwrap().to_string();
+    kubectl(
+        d,
+        inv,
+        "kubectl delete namespace e2e-gone --wait=true --timeout=120s >&2",
+    );
+    let (code, v) = timed(d, inv, "restore", &["restore", "--yes", &file]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["ready"]["ok"].as_bool().unwrap_or(false), "{v:#}");
+    let ns = kubectl(d, inv, "kubectl get namespace e2e-gone e2e-kept -o name");
+    assert_eq!(ns.split_whitespace().count(), 2, "{ns}");
+    healthy(d, inv, 4);
+    let v = apply(d, inv, "apply after restore");
+    assert_eq!(changed(&v), 0, "a restored cluster needs no change: {v:#}");
+
+    let (code, v) = timed(d, inv, "remove lab-19", &["remove", "--yes", "lab-19"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["leftovers"].as_array().unwrap().is_empty(), "{v:#}");
+    let nodes = kubectl(d, inv, "kubectl get nodes -o name");
+    assert!(!nodes.contains("lab-19") && nodes.lines().count() == 3, "{nodes}");
+    let inv = write(&[16, 17, 18]);
+    let v = apply(d, &inv, "apply without lab-19");
+    assert_eq!(changed(&v), 0, "{v:#}");
+
+    let (code, v) = timed(d, &inv, "reset of every host", &["reset", "--yes"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["leftovers"].as_array().unwrap().is_empty(), "{v:#}");
+    let (code, v) = timed(d, &inv, "second reset", &["reset", "--yes"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["outcome"].is_null(), "a second reset plans nothing: {v:#}");
+    let v = apply(d, &inv, "apply after reset");
+    assert!(changed(&v) > 0);
+    healthy(d, &inv, 3);
+    assert_eq!(
+        kubectl(d, &inv, "cat /etc/kubernetes/pki/ca.crt"),
+        ca,
+        "the same cluster identity"
+    );
+    let ns = kubectl(d, &inv, "kubectl get namespace -o name");
+    assert!(!ns.contains("e2e-kept"), "a new cluster, not the old data: {ns}");
 }

@@ -137,4 +137,18 @@ fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
     let (code, v) = run_json(d, &inv, &["reset", "--yes"]);
     assert_eq!(code, 0, "{v:#}");
     assert!(v["outcome"].is_null(), "nothing planned, nothing run: {v:#}");
+
+    // --forget-pki wants the cluster name typed on a terminal: never with --yes alone.
+    let certs = d.join("certs-to-keep");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), "x").unwrap();
+    let out = groundup(d)
+        .args(["reset", "--yes", "--forget-pki", "--progress", "none", "-i"])
+        .arg(&inv)
+        .arg("--certs-dir")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(certs.join("ca.crt").exists(), "the PKI is kept");
 }

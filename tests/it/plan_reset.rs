@@ -250,3 +250,37 @@ fn remove_refuses_the_last_control_plane_quorum_loss_and_strangers() {
     let why = groundup::plan::remove::refuse(&single, &set(&["cp"]));
     assert!(why.iter().any(|w| w.contains("the last control plane (cp)")), "{why:?}");
 }
+
+#[test]
+fn restore_of_a_finished_cluster_checks_on_every_member_then_stops_restores_and_starts() {
+    let inv = cluster("");
+    let facts = setup(&inv);
+    let mut cx = Context::teardown(&inv, Default::default());
+    cx.restore = Some(groundup::plan::restore::Options {
+        snapshot: std::path::PathBuf::from("backups/done/20261202T101500Z.db"),
+        sha256: "ab".repeat(32),
+        size: 4096,
+        stamp: "20261202T101500Z".into(),
+    });
+    let hosts = groundup::plan::restore::hosts(&inv);
+    let gathered: Vec<_> = facts.iter().cloned().map(Ok).collect();
+    let (r, code) = build(&cx, groundup::plan::restore::ALL, &hosts, &gathered);
+    let text = groundup::plan::show::text(&r.phases, false);
+    assert_eq!((code, r.counts.failed), (0, 0), "{text}");
+    insta::assert_snapshot!("restore__finished_cluster", text);
+    // The member list is the inventory's, with each member's own name and peer URL.
+    for (name, ip) in [
+        ("node-21", "10.77.0.21"),
+        ("node-22", "10.77.0.22"),
+        ("node-23", "10.77.0.23"),
+    ] {
+        assert!(
+            text.contains(&format!("--name {name} --initial-cluster node-21=https://10.77.0.21:2380,node-22=https://10.77.0.22:2380,node-23=https://10.77.0.23:2380 --initial-cluster-token done --initial-advertise-peer-urls https://{ip}:2380")),
+            "{name}:\n{text}"
+        );
+    }
+    let at = |w: &str| text.find(w).unwrap_or_else(|| panic!("{w} missing:\n{text}"));
+    assert!(
+        at("phase restore-check") < at("phase restore-stop") && at("phase restore-stop") < at("phase restore-data")
+    );
+}
