@@ -12,11 +12,10 @@ use crate::engine::{self, journal, Journal};
 use crate::exec::window;
 use crate::exit;
 use crate::facts;
-use crate::inventory::Host;
 use crate::plan::{self, remove, reset, Context};
 use crate::report::Event;
 
-use super::reset::{finish, forget_local, verify, Report};
+use super::reset::{finish, forget_local, verify, work_hosts, Report};
 use super::{confirm, Failure, Run};
 
 pub async fn run(args: RemoveArgs) -> Result<u8, Failure> {
@@ -41,13 +40,7 @@ pub async fn run(args: RemoveArgs) -> Result<u8, Failure> {
             ..Default::default()
         },
     );
-    let api = reset::api_host(&cx).map(|h| h.name.to_string());
-    let work: Vec<Host> = inv
-        .hosts
-        .iter()
-        .filter(|h| hosts.contains(h.name.as_str()) || Some(h.name.to_string()) == api)
-        .cloned()
-        .collect();
+    let work = work_hosts(&cx);
     let parallel: usize = args.common.parallel.into();
     run.reporter.send(Event::Phase {
         title: "gather facts".into(),

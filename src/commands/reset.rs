@@ -73,14 +73,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
             drain_timeout: 0,
         },
     );
-    // The hosts reset, and the control plane that asks the API to forget them.
-    let api = reset::api_host(&cx).map(|h| h.name.to_string());
-    let work: Vec<Host> = inv
-        .hosts
-        .iter()
-        .filter(|h| hosts.contains(h.name.as_str()) || Some(h.name.to_string()) == api)
-        .cloned()
-        .collect();
+    let work = work_hosts(&cx);
     let parallel: usize = args.common.parallel.into();
 
     run.reporter.send(Event::Phase {
@@ -168,6 +161,22 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
     finish(run, report, notes, text).await
 }
 
+/// The hosts reset, the control plane that asks the API to forget them, and the etcd member that
+/// takes the leaving ones out of the member list.
+pub(super) fn work_hosts(cx: &Context) -> Vec<Host> {
+    let api = reset::api_host(cx).map(|h| h.name.to_string());
+    let member = reset::etcd_asking(cx).map(|h| h.name.to_string());
+    cx.inv
+        .hosts
+        .iter()
+        .filter(|h| {
+            let n = Some(h.name.to_string());
+            cx.reset.resets(h) || n == api || n == member
+        })
+        .cloned()
+        .collect()
+}
+
 /// Gathers the facts of `work` again and plans the reset phases: what they still plan stayed.
 pub(super) async fn verify(
     run: &Run,
@@ -182,7 +191,7 @@ pub(super) async fn verify(
         hosts: work.len(),
     });
     let again = window::for_each(work, parallel, |h| facts::gather(&run.transport, h)).await;
-    let (verify, vcode) = super::plan::build(cx, reset::ALL, work, &again);
+    let (verify, vcode) = super::plan::build(cx, reset::VERIFY, work, &again);
     report.leftovers = leftovers(&verify.phases);
     if vcode == exit::UNREACHABLE {
         notes.push("a host did not answer the verification round: it may not be clean".into());

@@ -5,7 +5,8 @@
 //! deleted; a truncated snapshot refused here and a corrupted one refused on the members, both
 //! before anything stops; `restore` brings the keys back on healthy members; the same snapshot
 //! restored onto three other hosts (lab-18..20, other addresses) with the inventory changed;
-//! and `reset` of the members, refused while the control plane stays unless forced, verified clean.
+//! and `reset`: one member (it leaves the member list first), then the others, refused while the
+//! control plane stays unless forced, verified clean.
 
 use std::path::Path;
 
@@ -273,6 +274,15 @@ fn lifecycle(d: &Path, inv: &Path, certs: &Path) {
         &format!("{E}; e member list | grep -c '10.77.0.2[89]\\|10.77.0.30'"),
     );
     assert_eq!(out.trim(), "3", "the members are the new hosts: {out}");
+
+    // One member reset: it leaves the member list first (asked of a member that stays), so the
+    // two left are a healthy cluster of two, not three with one dead.
+    let (code, v, all) = cmd(d, inv, certs, &["reset", "--on", "lab-12", "--yes"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(v["leftovers"].as_array().unwrap().is_empty(), "{v:#}");
+    let (_, out) = sh(d, inv, "lab-10", &format!("{E}; e member list | wc -l"));
+    assert_eq!(out.trim(), "2", "{out}");
+    assert_eq!(keys_and_health(d, inv, "lab-10"), ("k1 k2 k3".into(), "2".into()));
 
     // Reset of every member while the control plane stays: refused, then forced and verified.
     let (code, _, all) = cmd(d, inv, certs, &["reset", "--on", "@etcd", "--yes"]);

@@ -5,7 +5,6 @@
 //! live here too.
 
 mod drain;
-mod etcd_member;
 
 use std::collections::BTreeSet;
 
@@ -16,7 +15,7 @@ use super::{reset, Phase};
 pub const ALL: &[&dyn Phase] = &[
     &drain::Drain,
     &reset::Leave,
-    &etcd_member::EtcdMemberRemove,
+    &reset::EtcdMemberRemove,
     &reset::KubeadmReset,
     &reset::NetworkCleanup,
     &reset::FilesCleanup,

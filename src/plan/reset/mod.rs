@@ -1,10 +1,11 @@
 //! The phases of `reset` (and of `remove`, which resets the hosts it takes out), in the one order
-//! they run: leave the API, `kubeadm reset`, then remove what kubeadm is documented to leave
+//! they run: leave the API and the etcd member list, `kubeadm reset`, then remove what kubeadm is documented to leave
 //! (network state, folders, groundup's files), then images and packages when asked. Each step is
 //! planned from the leftover itself (facts `leftovers`), so the verification round after a reset
 //! is the same plan again: whatever it still plans is what stayed, with the command that removes
 //! it. Pure, like every phase; the guard rails for a partial reset live here too.
 
+mod etcd_member;
 mod files;
 mod kubeadm;
 mod leave;
@@ -17,6 +18,7 @@ use crate::inventory::{Host, Inventory, Role};
 
 use super::{Context, Phase};
 
+pub use etcd_member::{asking as etcd_asking, EtcdMemberRemove};
 pub use files::FilesCleanup;
 pub use kubeadm::KubeadmReset;
 pub use leave::Leave;
@@ -24,6 +26,17 @@ pub use network::NetworkCleanup;
 
 /// Every reset phase, in order.
 pub const ALL: &[&dyn Phase] = &[
+    &leave::Leave,
+    &etcd_member::EtcdMemberRemove,
+    &kubeadm::KubeadmReset,
+    &network::NetworkCleanup,
+    &files::FilesCleanup,
+    &packages::PackagesCleanup,
+];
+
+/// The phases whose plan, from fresh facts after a reset, lists what stayed: all but the member
+/// removal, which is asked of etcd itself at run time (and checks etcd's health after).
+pub const VERIFY: &[&dyn Phase] = &[
     &leave::Leave,
     &kubeadm::KubeadmReset,
     &network::NetworkCleanup,
