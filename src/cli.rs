@@ -57,6 +57,21 @@ pub enum PkiCommand {
     Verify(PkiReadArgs),
     /// The bootstrap token (masked unless --reveal), the CA certificate hash and the join command.
     JoinInfo(JoinInfoArgs),
+    /// Every certificate on every host (over SSH): one table sorted by expiry, with drift from the
+    /// local PKI and CA mismatches marked.
+    Status(PkiStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PkiStatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// A certificate that expires within this many days makes the exit code 1.
+    #[arg(long, default_value_t = 30)]
+    pub warn_days: u32,
 }
 
 #[derive(Debug, Clone, Args)]

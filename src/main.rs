@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use groundup::cli::{Cli, Command};
+use groundup::cli::{Cli, Command, PkiCommand};
 use groundup::commands::{self, Failure};
 
 fn main() -> ExitCode {
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             Command::Reset(a) => commands::reset::run(a).await,
             Command::Render(a) => commands::render::run(a),
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,
+            Command::Pki(PkiCommand::Status(a)) => commands::pki_status::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
         }
     });

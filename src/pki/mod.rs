@@ -8,6 +8,7 @@ pub mod generate;
 pub mod inspect;
 pub mod issue;
 pub mod spec;
+pub mod status;
 pub mod store;
 
 pub use inspect::ca_cert_hash;

@@ -346,7 +346,58 @@ fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
             "lab-4: {path} not back\n{out}"
         );
     }
+    pki_status_sees_expiry_and_drift(d, inv, &certs);
     secret
+}
+
+/// Issue 12: `pki status` reads the certificates placed on the hosts: all fine and a year ahead,
+/// all `expiring` under a 400-day threshold, and one file altered on lab-4 shown as drift alone.
+fn pki_status_sees_expiry_and_drift(d: &Path, inv: &Path, certs: &Path) {
+    let status = |extra: &[&str]| {
+        let mut args = vec!["pki", "status", "--certs-dir", certs.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run_json(d, inv, &args)
+    };
+    let (code, v) = status(&[]);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(code, 0, "{v:#}");
+    let apiserver = rows
+        .iter()
+        .find(|r| r["host"] == "lab-4" && r["file"] == "/etc/kubernetes/pki/apiserver.crt")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(
+        (apiserver["subject"].as_str(), apiserver["issuer"].as_str()),
+        (Some("kube-apiserver"), Some("kubernetes"))
+    );
+    assert!(apiserver["days_left"].as_i64().unwrap() > 300, "{apiserver}");
+    assert!(
+        rows.iter().any(|r| r["file"] == "/etc/kubernetes/admin.conf"),
+        "the kubeconfigs' client certificates too"
+    );
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{v:#}");
+    // Leaves live a year, CAs (self-signed: subject = issuer) ten.
+    let (code, v) = status(&["--warn-days", "400"]);
+    assert_eq!(code, 1, "{v:#}");
+    for r in v["rows"].as_array().unwrap() {
+        let leaf = r["subject"] != r["issuer"];
+        assert_eq!(r["status"], if leaf { "expiring" } else { "ok" }, "{r}");
+    }
+
+    let f = "/etc/kubernetes/pki/front-proxy-client.crt";
+    let (st, _) = sh(d, inv, "lab-4", &format!("echo '# altered by hand' >> {f}"));
+    assert_eq!(st, 0);
+    let (code, v) = status(&[]);
+    assert_eq!(code, 1, "{v:#}");
+    let bad: Vec<(&str, &str)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "ok")
+        .map(|r| (r["file"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(bad, [(f, "drift")], "{v:#}");
+    let (st, _) = sh(d, inv, "lab-4", &format!("sed -i '$ d' {f}"));
+    assert_eq!(st, 0);
 }
 
 /// Marks the apply journal in `d/state` unfinished, as a run interrupted after its last step
