@@ -60,6 +60,24 @@ pub enum PkiCommand {
     /// Every certificate on every host (over SSH): one table sorted by expiry, with drift from the
     /// local PKI and CA mismatches marked.
     Status(PkiStatusArgs),
+    /// Reissue what expires (or --all) here, then roll it out one host at a time, restarting what
+    /// reads it and waiting for it to be healthy before the next.
+    Renew(PkiRenewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PkiRenewArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// Reissue every leaf, not only those that expire soon (CAs are never replaced).
+    #[arg(long)]
+    pub all: bool,
+    /// Reissue leaves that expire within this many days.
+    #[arg(long, default_value_t = 30)]
+    pub renew_before_days: u32,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             Command::Render(a) => commands::render::run(a),
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,
             Command::Pki(PkiCommand::Status(a)) => commands::pki_status::run(a).await,
+            Command::Pki(PkiCommand::Renew(a)) => commands::pki_renew::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
         }
     });

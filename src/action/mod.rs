@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod remove;
+pub mod renew;
 pub mod reset;
 pub mod restore;
 

@@ -7,6 +7,7 @@ pub mod check;
 pub mod exec;
 pub mod kubeconfig;
 pub mod pki;
+pub mod pki_renew;
 pub mod pki_status;
 pub mod plan;
 pub mod remove;

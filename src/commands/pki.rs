@@ -23,7 +23,9 @@ pub fn run(cmd: PkiCommand) -> Result<u8, Failure> {
         PkiCommand::Show(a) => run_show(a),
         PkiCommand::Verify(a) => run_verify(a),
         PkiCommand::JoinInfo(a) => run_join_info(a),
-        PkiCommand::Status(_) => Err(Failure::Internal("pki status is async: dispatched by main".into())),
+        PkiCommand::Status(_) | PkiCommand::Renew(_) => Err(Failure::Internal(
+            "pki status and renew reach hosts: dispatched by main".into(),
+        )),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod context;
 pub mod etcd_access;
 pub mod phases;
 pub mod remove;
+pub mod renew;
 pub mod reset;
 pub mod restore;
 pub mod show;

@@ -253,8 +253,8 @@ fn timed(d: &Path, inv: &Path, what: &str, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), v)
 }
 
-/// Issue 11 on the real cluster: backup, a namespace deleted, restore (the namespace back, then
-/// apply changes nothing), remove of a worker, reset of every host verified clean, and apply
+/// Issues 11 and 12 on the real cluster: backup, a namespace deleted, restore (the namespace back,
+/// then apply changes nothing), `pki status` and `pki renew --all`, remove of a worker, reset of every host verified clean, and apply
 /// again: the same cluster identity (groundup's CA) back.
 fn lifecycle(d: &Path, inv: &Path, ca: &str, write: &dyn Fn(&[u32]) -> std::path::PathBuf) {
     kubectl(
@@ -280,6 +280,27 @@ fn lifecycle(d: &Path, inv: &Path, ca: &str, write: &dyn Fn(&[u32]) -> std::path
     healthy(d, inv, 4);
     let v = apply(d, inv, "apply after restore");
     assert_eq!(changed(&v), 0, "a restored cluster needs no change: {v:#}");
+
+    // Issue 12: every certificate on every host in one table, none drifted; then every leaf
+    // reissued and rolled out one control plane at a time, the cluster healthy after, no drift.
+    let certs = d.join("certs");
+    let c = certs.to_str().unwrap();
+    let (code, v) = timed(d, inv, "pki status", &["pki", "status", "--certs-dir", c]);
+    assert_eq!(code, 0, "{v:#}");
+    let serial = || {
+        kubectl(
+            d,
+            inv,
+            "openssl x509 -noout -serial -in /etc/kubernetes/pki/apiserver.crt",
+        )
+    };
+    let before = serial();
+    let (code, v) = timed(d, inv, "pki renew --all", &["pki", "renew", "--all", "--certs-dir", c]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_ne!(serial(), before, "a new API server certificate");
+    healthy(d, inv, 4);
+    let (code, v) = timed(d, inv, "pki status after renew", &["pki", "status", "--certs-dir", c]);
+    assert_eq!(code, 0, "{v:#}");
 
     let (code, v) = timed(d, inv, "remove lab-19", &["remove", "--yes", "lab-19"]);
     assert_eq!(code, 0, "{v:#}");

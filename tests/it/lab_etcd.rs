@@ -5,7 +5,7 @@
 //! deleted; a truncated snapshot refused here and a corrupted one refused on the members, both
 //! before anything stops; `restore` brings the keys back on healthy members; the same snapshot
 //! restored onto three other hosts (lab-18..20, other addresses) with the inventory changed;
-//! and `reset`: one member (it leaves the member list first), then the others, refused while the
+//! `pki renew --all` rolled out one member at a time (issue 12); and `reset`: one member (it leaves the member list first), then the others, refused while the
 //! control plane stays unless forced, verified clean.
 
 use std::path::Path;
@@ -122,7 +122,57 @@ fn external_etcd_over_mtls_then_backup_restore_elsewhere_and_reset() {
         "a second apply changes nothing: {v:#}"
     );
 
+    renew(d, &inv, &certs);
     lifecycle(d, &inv, &certs);
+}
+
+/// Issue 12: `pki renew --all` reissues every etcd leaf here and rolls them out one member at a
+/// time, each waiting for the whole cluster to be healthy over mTLS before the next; a second
+/// renew changes nothing.
+fn renew(d: &Path, inv: &Path, certs: &Path) {
+    let serials = || {
+        ["lab-10", "lab-11", "lab-12"]
+            .iter()
+            .map(|m| {
+                sh(
+                    d,
+                    inv,
+                    m,
+                    "openssl x509 -noout -serial -in /etc/kubernetes/pki/etcd/server.crt",
+                )
+                .1
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = serials();
+    let c = certs.to_str().unwrap();
+    let (code, v, all) = cmd(
+        d,
+        inv,
+        certs,
+        &["pki", "renew", "--all", "--on", "@etcd", "--certs-dir", c],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    for h in v["hosts"].as_array().unwrap() {
+        let done = &h["done"][0];
+        assert_eq!(done["phase"], "renew-rollout", "{v:#}");
+        assert!(
+            done["changed"].as_u64().unwrap() >= 6,
+            "own leaves and keys, then the restart: {v:#}"
+        );
+    }
+    let after = serials();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            !a.trim().is_empty() && a != b,
+            "a new server certificate on every member: {b} -> {a}"
+        );
+    }
+    let (_, health) = keys_and_health(d, inv, "lab-12");
+    assert_eq!(health, "3");
+    let (code, v, all) = cmd(d, inv, certs, &["pki", "renew", "--on", "@etcd", "--certs-dir", c]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(counts(&v).0, 0, "a second renew changes nothing: {v:#}");
 }
 
 /// etcdctl over mTLS against the member's own endpoint, as a shell function `e`.

@@ -24,6 +24,7 @@ mod plan_finished;
 mod plan_ha;
 mod plan_images;
 mod plan_kube;
+mod plan_renew;
 mod plan_reset;
 mod preflight;
 mod ready;

@@ -1,0 +1,92 @@
+//! `groundup pki renew`: reissue here (leaves that expire within `--renew-before-days`, or all
+//! with `--all`; CAs never), then run the rollout action on the hosts that hold the PKI, one at a
+//! time, and print the same summary as `apply`. Exit 0 rolled out, 1 a host failed (the hosts
+//! after it keep the old files), 2 bad PKI or inventory, 3 unreachable, 5 locked.
+
+use crate::cli::{OutputFormat, PkiRenewArgs};
+use crate::engine::{self, journal, Journal};
+use crate::exit;
+use crate::pki::generate::{generate, Action as PkiAction};
+use crate::pki::store::Store;
+use crate::plan::Context;
+
+use super::{Failure, Run};
+
+pub async fn run(args: PkiRenewArgs) -> Result<u8, Failure> {
+    let action = crate::action::renew::renew();
+    let run = Run::start_locked(&args.common, "pki renew")?;
+    let inv = &run.inventory;
+    let dir = args
+        .certs_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("certs").join(inv.cluster.name.as_str()));
+    if !dir.join("ca.crt").exists() {
+        return Err(Failure::Usage(format!(
+            "no PKI in `{}`: nothing to renew\n  hint: `groundup pki generate -i {}` makes it",
+            dir.display(),
+            inv.path.display()
+        )));
+    }
+    let renew = if args.all {
+        time::Duration::days(365 * 200)
+    } else {
+        time::Duration::days(args.renew_before_days.into())
+    };
+    let decisions = generate(inv, &Store::new(&dir), renew, time::OffsetDateTime::now_utc())
+        .map_err(|e| Failure::Usage(format!("{e}\nhint: {}", e.hint())))?;
+    let mut notes: Vec<String> = decisions
+        .iter()
+        .filter(|d| d.action != PkiAction::Keep)
+        .map(|d| format!("reissued {}: {}", d.file, d.why))
+        .collect();
+    if notes.is_empty() {
+        notes.push("nothing reissued here: every leaf is valid beyond the threshold".into());
+    }
+    let cx = Context::with_certs(inv, Some(&dir)).map_err(Failure::Usage)?;
+    let journal_path =
+        journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path).with_extension("renew.json");
+    let journal = Journal {
+        runs: vec![format!("renew-{}", std::process::id())],
+        inventory: inv.path.display().to_string(),
+        phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
+        ..Journal::default()
+    };
+    let opts = engine::Options {
+        parallel: args.common.parallel.into(),
+        journal_path,
+        resume: false,
+        keep_going: action.keep_going,
+        marker: true,
+    };
+    let mut outcome = engine::run(
+        &cx,
+        &action.phases,
+        &run.targets,
+        &run.transport,
+        &opts,
+        journal,
+        &run.reporter,
+    )
+    .await;
+    notes.append(&mut outcome.notes);
+    outcome.notes = notes;
+    let log = run.log_path.clone();
+    let inv_path = inv.path.display().to_string();
+    drop(cx);
+    run.finish().await;
+    match args.common.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
+        ),
+        OutputFormat::Text => print!(
+            "{}",
+            super::apply::render_text(&outcome, &log.display().to_string(), &inv_path, "pki renew")
+        ),
+    }
+    Ok(if outcome.exit_code == exit::OK {
+        exit::OK
+    } else {
+        outcome.exit_code
+    })
+}

@@ -1,0 +1,135 @@
+//! The phase of `pki renew`: the reissued PKI rolled out to the hosts that hold it, **one host at
+//! a time**: the files whose content differs from `certs/<cluster>` written, then what reads them
+//! restarted and waited for before the next host starts (an external etcd member: the unit, then
+//! the whole cluster's health over mTLS with the new client certificate; a control plane: stacked
+//! etcd, the API server until `/readyz`, then the controller manager and scheduler). Planned from
+//! the files' checksums, so a second renew changes nothing. Pure.
+
+use crate::facts::HostFacts;
+use crate::inventory::{Host, Role};
+use crate::paths;
+use crate::plan::etcd_access::Access;
+use crate::plan::phases::placements;
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+
+pub struct RenewRollout;
+
+pub const ALL: &[&dyn Phase] = &[&RenewRollout];
+
+/// Restarts a static pod's container (kubelet starts it again with the files on disk).
+fn restart_pod(name: &str, wait: &str) -> String {
+    format!(
+        "old=$(crictl ps -q --name '^{name}$' | head -n1)\nif [ -n \"$old\" ]; then crictl stop \"$old\" >/dev/null; fi\n\
+         for i in $(seq 90); do\n  new=$(crictl ps -q --name '^{name}$' --state running | head -n1)\n  \
+         if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && {wait}; then exit 0; fi\n  sleep 2\ndone\n\
+         echo '{name} did not come back healthy within 3 minutes' >&2; exit 1"
+    )
+}
+
+impl Phase for RenewRollout {
+    fn name(&self) -> &'static str {
+        "renew-rollout"
+    }
+    fn applies(&self, _cx: &Context, host: &Host) -> bool {
+        host.has(Role::ControlPlane) || host.has(Role::Etcd)
+    }
+    fn serial(&self) -> bool {
+        true
+    }
+    fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
+        let f = &hf.facts;
+        let mut hs = HostSteps::default();
+        let mut changed: Vec<String> = Vec::new();
+        let mut same = 0;
+        for p in placements(cx.inv, host)? {
+            let Some(text) = cx.pki.get(&p.rel) else {
+                return Err(PlanError::new(
+                    format!("`{}/{}` is missing", cx.certs_dir.display(), p.rel),
+                    "run `groundup pki generate` for this inventory",
+                ));
+            };
+            let content = if p.secret {
+                Content::secret(text.clone())
+            } else {
+                Content::new(text.clone())
+            };
+            if f.state.files.get(&p.path) == Some(&content.sha256) {
+                same += 1;
+                continue;
+            }
+            hs.change(Step::write(&format!("pki-{}", p.rel), &p.path, p.mode, content));
+            changed.push(p.path);
+        }
+        if same > 0 {
+            hs.unchanged(format!("{same} PKI files"), "content is current");
+        }
+        if changed.is_empty() {
+            return Ok(hs);
+        }
+        let etcd_changed = changed.iter().any(|p| p.contains("/pki/etcd/"));
+        let access = Access::of(cx.inv);
+        if host.has(Role::Etcd) && !host.has(Role::ControlPlane) {
+            hs.change(
+                Step::script(
+                    "etcd-restart",
+                    "restart etcd with its new certificates and wait until the whole cluster is healthy over mTLS",
+                    format!(
+                        "{prelude}\nsystemctl restart etcd\nfor i in $(seq 60); do\n  \
+                         if ectl endpoint health --cluster >/dev/null 2>&1; then exit 0; fi\n  sleep 2\ndone\n\
+                         ectl endpoint health --cluster >&2; exit 1",
+                        prelude = access.prelude()
+                    ),
+                )
+                .with_hint("the member runs with the new files; the others with the old until their turn: `journalctl -u etcd`"),
+            );
+            return Ok(hs);
+        }
+        if !f.state.files.contains_key(paths::APISERVER_MANIFEST) {
+            hs.warn("no control plane runs here yet: the files are placed, nothing restarted");
+            return Ok(hs);
+        }
+        // The API server's new kubelet client certificate carries no group: its RBAC binding must
+        // exist before it is used (kubernetes-sigs/cluster-api#13770).
+        if let Some(c) = &f.state.cluster {
+            if !c
+                .cluster_role_bindings
+                .iter()
+                .any(|b| b.ends_with("kubeadm:apiserver-kubelet-client"))
+            {
+                return Err(PlanError::new(
+                    "the ClusterRoleBinding kubeadm:apiserver-kubelet-client is missing: the renewed API server could not reach kubelets",
+                    "run `groundup apply` first (phase control-plane-init creates it), then renew",
+                ));
+            }
+        }
+        if access == Access::Stacked && etcd_changed {
+            hs.change(Step::script(
+                "etcd-restart",
+                "restart etcd and wait until the whole cluster is healthy",
+                format!(
+                    "{prelude}\n{}",
+                    restart_pod("etcd", "ectl endpoint health --cluster >/dev/null 2>&1"),
+                    prelude = access.prelude()
+                ),
+            ));
+        }
+        let readyz = format!(
+            "kubectl --kubeconfig={} --server=https://127.0.0.1:6443 --tls-server-name=kubernetes --request-timeout=5s \
+             get --raw=/readyz >/dev/null 2>&1",
+            paths::ADMIN_CONF
+        );
+        hs.change(Step::script(
+            "apiserver-restart",
+            "restart kube-apiserver and wait until it answers /readyz",
+            restart_pod("kube-apiserver", &readyz),
+        ));
+        for c in ["kube-controller-manager", "kube-scheduler"] {
+            hs.change(Step::script(
+                &format!("{c}-restart"),
+                format!("restart {c}"),
+                restart_pod(c, "true"),
+            ));
+        }
+        Ok(hs)
+    }
+}
