@@ -31,7 +31,7 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
         )));
     }
     let journal_path = journal::path_for(&run.state_dir, run.inventory.cluster.name.as_str(), &run.inventory.path);
-    let run_id = run_id();
+    let run_id = journal::run_id();
     let names: Vec<String> = phases.iter().map(|p| p.name().to_string()).collect();
     let mut notes = Vec::new();
     let journal = if args.resume {
@@ -107,21 +107,13 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
     }
     let log = run.log_path.clone();
     run.finish().await;
-    match args.common.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
-        ),
-        OutputFormat::Text => print!(
-            "{}",
-            render_text(
-                &outcome,
-                &log.display().to_string(),
-                &args.common.inventory.display().to_string(),
-                "apply"
-            )
-        ),
-    }
+    print_outcome(
+        &outcome,
+        args.common.output,
+        &log.display().to_string(),
+        &args.common.inventory.display().to_string(),
+        "apply",
+    )?;
     Ok(outcome.exit_code)
 }
 
@@ -134,19 +126,22 @@ fn fresh(run_id: &str, inventory: &std::path::Path, phases: Vec<String>) -> Jour
     }
 }
 
-/// `20261123T230512Z-4242`: sortable, unique per process.
-fn run_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        std::process::id()
-    )
+/// An engine run's outcome on stdout: JSON, or [`render_text`].
+pub fn print_outcome(
+    o: &Outcome,
+    output: OutputFormat,
+    log: &str,
+    inventory: &str,
+    action: &str,
+) -> Result<(), Failure> {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(o).map_err(|e| Failure::Internal(e.to_string()))?
+        ),
+        OutputFormat::Text => print!("{}", render_text(o, log, inventory, action)),
+    }
+    Ok(())
 }
 
 /// The summary of an engine run; `action` names the command (only `apply` has `--resume`).

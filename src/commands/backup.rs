@@ -164,16 +164,7 @@ async fn snapshot(run: &Run, access: Access, from: &Host, out: &Path) -> Result<
     let members: serde_json::Value = serde_json::from_str(get("members").trim()).unwrap_or_default();
     let remote_sha = get("sha256").trim().to_string();
 
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let stamp = crate::engine::journal::utc_stamp();
     let dir = out.join(inv.cluster.name.as_str());
     std::fs::create_dir_all(&dir).map_err(|e| Failure::Io(format!("cannot create `{}`: {e}", dir.display())))?;
     let file = dir.join(format!("{stamp}.db"));

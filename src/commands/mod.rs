@@ -125,6 +125,63 @@ impl Run {
         })
     }
 
+    /// Runs an action (not apply, which resumes its journal) on `hosts` with a journal of its own
+    /// beside apply's (`<journal>.<action>.json`); `marker`: leave groundup's marker on hosts.
+    pub async fn action(
+        &self,
+        cx: &crate::plan::Context<'_>,
+        action: &crate::action::Action,
+        hosts: &[Host],
+        parallel: usize,
+        marker: bool,
+    ) -> crate::engine::Outcome {
+        use crate::engine::{journal, Journal};
+        let inv = &self.inventory;
+        let name = action.name.replace(' ', "-");
+        let journal_path = journal::path_for(&self.state_dir, inv.cluster.name.as_str(), &inv.path)
+            .with_extension(format!("{name}.json"));
+        let journal = Journal {
+            runs: vec![format!("{name}-{}", journal::run_id())],
+            inventory: inv.path.display().to_string(),
+            phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
+            ..Journal::default()
+        };
+        let opts = crate::engine::Options {
+            parallel,
+            journal_path,
+            resume: false,
+            keep_going: action.keep_going,
+            marker,
+        };
+        crate::engine::run(
+            cx,
+            &action.phases,
+            hosts,
+            &self.transport,
+            &opts,
+            journal,
+            &self.reporter,
+        )
+        .await
+    }
+
+    /// Gathers the facts of `hosts` (one round each) and plans `phases` from them, as `plan` does.
+    pub async fn plan(
+        &self,
+        cx: &crate::plan::Context<'_>,
+        phases: &[&'static dyn crate::plan::Phase],
+        hosts: &[Host],
+        parallel: usize,
+    ) -> (plan::PlanReport, u8) {
+        self.reporter.send(report::Event::Phase {
+            title: "gather facts".into(),
+            hosts: hosts.len(),
+        });
+        let gathered =
+            crate::exec::window::for_each(hosts, parallel, |h| crate::facts::gather(&self.transport, h)).await;
+        plan::build(cx, phases, hosts, &gathered)
+    }
+
     /// Closes connections and flushes progress output.
     pub async fn finish(self) {
         self.transport.close().await;

@@ -3,9 +3,7 @@
 //! time, and print the same summary as `apply`. Exit 0 rolled out, 1 a host failed (the hosts
 //! after it keep the old files), 2 bad PKI or inventory, 3 unreachable, 5 locked.
 
-use crate::cli::{OutputFormat, PkiRenewArgs};
-use crate::engine::{self, journal, Journal};
-use crate::exit;
+use crate::cli::PkiRenewArgs;
 use crate::pki::generate::{generate, Action as PkiAction};
 use crate::pki::store::Store;
 use crate::plan::Context;
@@ -43,50 +41,20 @@ pub async fn run(args: PkiRenewArgs) -> Result<u8, Failure> {
         notes.push("nothing reissued here: every leaf is valid beyond the threshold".into());
     }
     let cx = Context::with_certs(inv, Some(&dir)).map_err(Failure::Usage)?;
-    let journal_path =
-        journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path).with_extension("renew.json");
-    let journal = Journal {
-        runs: vec![format!("renew-{}", std::process::id())],
-        inventory: inv.path.display().to_string(),
-        phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
-        ..Journal::default()
-    };
-    let opts = engine::Options {
-        parallel: args.common.parallel.into(),
-        journal_path,
-        resume: false,
-        keep_going: action.keep_going,
-        marker: true,
-    };
-    let mut outcome = engine::run(
-        &cx,
-        &action.phases,
-        &run.targets,
-        &run.transport,
-        &opts,
-        journal,
-        &run.reporter,
-    )
-    .await;
+    let parallel: usize = args.common.parallel.into();
+    let mut outcome = run.action(&cx, &action, &run.targets, parallel, true).await;
     notes.append(&mut outcome.notes);
     outcome.notes = notes;
     let log = run.log_path.clone();
     let inv_path = inv.path.display().to_string();
     drop(cx);
     run.finish().await;
-    match args.common.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
-        ),
-        OutputFormat::Text => print!(
-            "{}",
-            super::apply::render_text(&outcome, &log.display().to_string(), &inv_path, "pki renew")
-        ),
-    }
-    Ok(if outcome.exit_code == exit::OK {
-        exit::OK
-    } else {
-        outcome.exit_code
-    })
+    super::apply::print_outcome(
+        &outcome,
+        args.common.output,
+        &log.display().to_string(),
+        &inv_path,
+        "pki renew",
+    )?;
+    Ok(outcome.exit_code)
 }

@@ -8,12 +8,8 @@
 use std::collections::BTreeSet;
 
 use crate::cli::{OutputFormat, RemoveArgs};
-use crate::engine::{self, journal, Journal};
-use crate::exec::window;
 use crate::exit;
-use crate::facts;
 use crate::plan::{self, remove, reset, Context};
-use crate::report::Event;
 
 use super::reset::{finish, forget_local, verify, work_hosts, Report};
 use super::{confirm, Failure, Run};
@@ -42,12 +38,7 @@ pub async fn run(args: RemoveArgs) -> Result<u8, Failure> {
     );
     let work = work_hosts(&cx);
     let parallel: usize = args.common.parallel.into();
-    run.reporter.send(Event::Phase {
-        title: "gather facts".into(),
-        hosts: work.len(),
-    });
-    let gathered = window::for_each(&work, parallel, |h| facts::gather(&run.transport, h)).await;
-    let (planned, code) = super::plan::build(&cx, &action.phases, &work, &gathered);
+    let (planned, code) = run.plan(&cx, &action.phases, &work, parallel).await;
     let text = args.common.output == OutputFormat::Text;
     if text {
         print!("{}", plan::show::text(&planned.phases, false));
@@ -81,31 +72,7 @@ pub async fn run(args: RemoveArgs) -> Result<u8, Failure> {
         ),
         "yes",
     )?;
-    let journal_path =
-        journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path).with_extension("remove.json");
-    let journal = Journal {
-        runs: vec![format!("remove-{}", std::process::id())],
-        inventory: inv.path.display().to_string(),
-        phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
-        ..Journal::default()
-    };
-    let opts = engine::Options {
-        parallel,
-        journal_path,
-        resume: false,
-        keep_going: action.keep_going,
-        marker: false,
-    };
-    let outcome = engine::run(
-        &cx,
-        &action.phases,
-        &work,
-        &run.transport,
-        &opts,
-        journal,
-        &run.reporter,
-    )
-    .await;
+    let outcome = run.action(&cx, &action, &work, parallel, false).await;
     report.exit_code = outcome.exit_code;
     let ran_reset = outcome
         .hosts

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, ResetArgs};
-use crate::engine::{self, journal, Journal, Outcome};
+use crate::engine::{journal, Outcome};
 use crate::exec::window;
 use crate::exit;
 use crate::facts;
@@ -76,12 +76,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
     let work = work_hosts(&cx);
     let parallel: usize = args.common.parallel.into();
 
-    run.reporter.send(Event::Phase {
-        title: "gather facts".into(),
-        hosts: work.len(),
-    });
-    let gathered = window::for_each(&work, parallel, |h| facts::gather(&run.transport, h)).await;
-    let (planned, code) = super::plan::build(&cx, &action.phases, &work, &gathered);
+    let (planned, code) = run.plan(&cx, &action.phases, &work, parallel).await;
     let mut notes = Vec::new();
     let mut report = Report {
         cluster: inv.cluster.name.to_string(),
@@ -119,31 +114,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
             ),
             "yes",
         )?;
-        let journal_path =
-            journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path).with_extension("reset.json");
-        let journal = Journal {
-            runs: vec![format!("reset-{}", std::process::id())],
-            inventory: inv.path.display().to_string(),
-            phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
-            ..Journal::default()
-        };
-        let opts = engine::Options {
-            parallel,
-            journal_path,
-            resume: false,
-            keep_going: action.keep_going,
-            marker: false,
-        };
-        let outcome = engine::run(
-            &cx,
-            &action.phases,
-            &work,
-            &run.transport,
-            &opts,
-            journal,
-            &run.reporter,
-        )
-        .await;
+        let outcome = run.action(&cx, &action, &work, parallel, false).await;
         report.exit_code = outcome.exit_code;
         report.outcome = Some(outcome);
     } else {

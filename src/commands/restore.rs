@@ -9,7 +9,7 @@
 use sha2::Digest;
 
 use crate::cli::{OutputFormat, RestoreArgs};
-use crate::engine::{self, journal, Journal};
+use crate::engine::{self, journal};
 use crate::exec::window;
 use crate::exit;
 use crate::facts;
@@ -73,7 +73,7 @@ pub async fn run(args: RestoreArgs) -> Result<u8, Failure> {
             snap.display()
         )),
     }
-    let stamp = stamp();
+    let stamp = journal::utc_stamp();
     let mut cx = Context::teardown(inv, Default::default());
     cx.restore = Some(restore::Options {
         snapshot: snap.clone(),
@@ -121,31 +121,7 @@ pub async fn run(args: RestoreArgs) -> Result<u8, Failure> {
         ),
         "yes",
     )?;
-    let journal_path =
-        journal::path_for(&run.state_dir, inv.cluster.name.as_str(), &inv.path).with_extension("restore.json");
-    let journal = Journal {
-        runs: vec![format!("restore-{stamp}")],
-        inventory: inv.path.display().to_string(),
-        phases: action.phases.iter().map(|p| p.name().to_string()).collect(),
-        ..Journal::default()
-    };
-    let opts = engine::Options {
-        parallel,
-        journal_path,
-        resume: false,
-        keep_going: action.keep_going,
-        marker: false,
-    };
-    let mut outcome = engine::run(
-        &cx,
-        &action.phases,
-        &hosts,
-        &run.transport,
-        &opts,
-        journal,
-        &run.reporter,
-    )
-    .await;
+    let mut outcome = run.action(&cx, &action, &hosts, parallel, false).await;
     if outcome.exit_code == exit::OK && api && args.ready_timeout > 0 {
         let timeout = std::time::Duration::from_secs(args.ready_timeout);
         outcome.ready = engine::ready::wait(&run.transport, inv, timeout, std::time::Duration::from_secs(5)).await;
@@ -170,28 +146,12 @@ pub async fn run(args: RestoreArgs) -> Result<u8, Failure> {
     let log = run.log_path.clone();
     let inv_path = inv.path.display().to_string();
     run.finish().await;
-    match args.common.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&outcome).map_err(|e| Failure::Internal(e.to_string()))?
-        ),
-        OutputFormat::Text => print!(
-            "{}",
-            super::apply::render_text(&outcome, &log.display().to_string(), &inv_path, "restore")
-        ),
-    }
+    super::apply::print_outcome(
+        &outcome,
+        args.common.output,
+        &log.display().to_string(),
+        &inv_path,
+        "restore",
+    )?;
     Ok(outcome.exit_code)
-}
-
-fn stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
 }

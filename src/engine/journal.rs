@@ -91,6 +91,25 @@ pub fn path_for(state_dir: &Path, cluster: &str, inventory: &Path) -> PathBuf {
         .join(format!("{cluster}-{}.json", &hash[..10]))
 }
 
+/// Now in UTC, sortable: `20261123T230512Z` (backups, kept data directories, run ids).
+pub fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// `20261123T230512Z-4242`: sortable, unique per process.
+pub fn run_id() -> String {
+    format!("{}-{}", utc_stamp(), std::process::id())
+}
+
 pub fn default_state_dir() -> PathBuf {
     dirs::state_dir()
         .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))

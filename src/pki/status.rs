@@ -46,6 +46,21 @@ pub struct Row {
     pub status: String,
 }
 
+impl Row {
+    /// A placed file that is not a certificate here (a key, a kubeconfig, or a missing one).
+    fn file(host: &str, path: &str, status: &str) -> Row {
+        Row {
+            host: host.into(),
+            file: path.into(),
+            subject: String::new(),
+            issuer: String::new(),
+            not_after: 0,
+            days_left: 0,
+            status: status.into(),
+        }
+    }
+}
+
 /// Rows for one host from its script output. `placed` are the files groundup put there, `local`
 /// the PKI folder (relative path → content).
 pub fn rows(
@@ -140,27 +155,11 @@ pub fn rows(
             }
             continue;
         }
-        out_rows.push(Row {
-            host: host.into(),
-            file: p.path.clone(),
-            subject: String::new(),
-            issuer: String::new(),
-            not_after: 0,
-            days_left: 0,
-            status: status.into(),
-        });
+        out_rows.push(Row::file(host, &p.path, status));
     }
     for p in placed.iter().filter(|p| p.path.ends_with(".crt")) {
         if !certs.iter().any(|(path, _)| *path == p.path) {
-            out_rows.push(Row {
-                host: host.into(),
-                file: p.path.clone(),
-                subject: String::new(),
-                issuer: String::new(),
-                not_after: 0,
-                days_left: 0,
-                status: "missing".into(),
-            });
+            out_rows.push(Row::file(host, &p.path, "missing"));
         }
     }
     out_rows

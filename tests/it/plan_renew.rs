@@ -33,7 +33,10 @@ fn renew_rolls_out_only_what_changed_and_restarts_what_reads_it() {
     let (r, code) = build(&cx, renew::ALL, &inv.hosts, &gathered);
     let text = groundup::plan::show::text(&r.phases, false);
     assert_eq!((code, r.counts.failed), (0, 0), "{text}");
-    insta::assert_snapshot!("renew__one_control_plane", text);
+    // The PKI is made afresh for each run: its sizes and checksums vary.
+    insta::with_settings!({filters => vec![(r"mode 0644, \d+ bytes, sha256 [0-9a-f]{16}", "mode 0644, [size], sha256 [made afresh]")]}, {
+        insta::assert_snapshot!("renew__one_control_plane", text);
+    });
     let at = |w: &str| text.find(w).unwrap_or_else(|| panic!("{w} missing:\n{text}"));
     assert!(at("write /etc/kubernetes/pki/apiserver.crt") < at("restart etcd"));
     assert!(

@@ -17,7 +17,7 @@ pub mod pod_network;
 mod preflight;
 mod prepare_os;
 mod proxy;
-pub use pki_files::{placements, Placement};
+pub use pki_files::{content as placement_content, placements, Placement};
 pub use proxy::no_proxy;
 mod runtime_packages;
 

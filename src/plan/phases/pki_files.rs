@@ -78,6 +78,21 @@ pub fn placements(inv: &Inventory, host: &Host) -> Result<Vec<Placement>, PlanEr
     Ok(out)
 }
 
+/// The local content of a placement (secret for keys and kubeconfigs), or why it is missing.
+pub fn content(cx: &Context, p: &Placement) -> Result<Content, PlanError> {
+    let Some(text) = cx.pki.get(&p.rel) else {
+        return Err(PlanError::new(
+            format!("`{}/{}` is missing", cx.certs_dir.display(), p.rel),
+            "run `groundup pki generate` for this inventory",
+        ));
+    };
+    Ok(if p.secret {
+        Content::secret(text.clone())
+    } else {
+        Content::new(text.clone())
+    })
+}
+
 impl Phase for PkiFiles {
     fn name(&self) -> &'static str {
         "pki-files"
@@ -112,17 +127,7 @@ impl Phase for PkiFiles {
         }
         let before = hs.items.len();
         for p in &wanted {
-            let Some(text) = cx.pki.get(&p.rel) else {
-                return Err(PlanError::new(
-                    format!("`{}/{}` is missing", cx.certs_dir.display(), p.rel),
-                    "run `groundup pki generate` for this inventory",
-                ));
-            };
-            let content = if p.secret {
-                Content::secret(text.clone())
-            } else {
-                Content::new(text.clone())
-            };
+            let content = content(cx, p)?;
             file(&mut hs, &hf.facts, &format!("pki-{}", p.rel), &p.path, p.mode, content);
         }
         // One line for all current files instead of one per file.

@@ -9,8 +9,8 @@ use crate::facts::HostFacts;
 use crate::inventory::{Host, Role};
 use crate::paths;
 use crate::plan::etcd_access::Access;
-use crate::plan::phases::placements;
-use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::plan::phases::{placement_content as pki_files_content, placements};
+use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
 pub struct RenewRollout;
 
@@ -42,17 +42,7 @@ impl Phase for RenewRollout {
         let mut changed: Vec<String> = Vec::new();
         let mut same = 0;
         for p in placements(cx.inv, host)? {
-            let Some(text) = cx.pki.get(&p.rel) else {
-                return Err(PlanError::new(
-                    format!("`{}/{}` is missing", cx.certs_dir.display(), p.rel),
-                    "run `groundup pki generate` for this inventory",
-                ));
-            };
-            let content = if p.secret {
-                Content::secret(text.clone())
-            } else {
-                Content::new(text.clone())
-            };
+            let content = pki_files_content(cx, &p)?;
             if f.state.files.get(&p.path) == Some(&content.sha256) {
                 same += 1;
                 continue;
