@@ -1,16 +1,19 @@
-//! The apply engine: runs phases in order. Per phase it takes the facts of the hosts the phase
+//! The engine: runs an action's phases in order (apply, reset, remove, restore, pki renew; see
+//! `crate::action`). Per phase it takes the facts of the hosts the phase
 //! applies to (gathered again only after a phase changed something: [`cache`]), plans each host
 //! with the same [`Phase::plan`] that `groundup plan` prints, and runs the changes through the
 //! sliding window (one host at a time for serial phases).
-//! Failure policy: a gate phase (preflight) that fails stops everything before any change; a
+//! Failure policy: a gate phase (preflight, [`gate`]) that fails stops everything before any change; a
 //! failed control-plane or etcd host stops the run (hosts stop before their next step); a failed
-//! worker is left behind while the others go on. Every finished step goes into the journal, and
-//! each host that changed gets a marker. `--resume` continues the interrupted run's journal, but
+//! worker is left behind while the others go on; with `keep_going` (reset) nothing stops. Every
+//! finished step goes into the journal, and each host that changed gets a marker (unless the
+//! action removes it). `--resume` continues the interrupted run's journal, but
 //! what runs is always what fresh facts plan: a finished step is not run again because its facts
 //! show it done, never because the journal says so.
 //! Sends events; never prints.
 
 mod cache;
+mod gate;
 pub mod journal;
 pub mod ready;
 mod run;
@@ -26,9 +29,9 @@ use crate::exit;
 use crate::facts::HostFacts;
 use crate::inventory::{Host, Role};
 use crate::plan::{Context, Counts, Phase};
-use crate::preflight::{cluster_checks, Level};
 use crate::report::{Event, Reporter};
 
+use gate::gate;
 pub use journal::Journal;
 use run::HostPhase;
 
@@ -278,72 +281,6 @@ struct Tally {
     stopped: Option<String>,
     nothing_changed: bool,
     notes: Vec<String>,
-}
-
-struct Gate {
-    why: String,
-    failures: Vec<(String, FailedStep)>,
-    exit: u8,
-}
-
-/// Preflight as a gate: any unreachable host, any failed host check or cluster check stops the
-/// run before anything changes.
-fn gate(
-    cx: &Context,
-    phase: &dyn Phase,
-    hosts: &[&Host],
-    gathered: &[Result<HostFacts, crate::exec::ExecError>],
-) -> Option<Gate> {
-    let mut failures = Vec::new();
-    let mut unreachable = false;
-    let mut answered = Vec::new();
-    for (h, f) in hosts.iter().zip(gathered) {
-        match f {
-            Err(e) => {
-                unreachable = true;
-                failures.push((h.name.to_string(), run::failed_exec(phase.name(), "gather facts", e)));
-            }
-            Ok(f) => {
-                answered.push((*h, f));
-                if let Err(pe) = phase.plan(cx, h, f) {
-                    failures.push((
-                        h.name.to_string(),
-                        FailedStep {
-                            phase: phase.name(),
-                            step: "checks".into(),
-                            error: pe.message,
-                            stderr_tail: String::new(),
-                            hint: pe.hint,
-                        },
-                    ));
-                }
-            }
-        }
-    }
-    for c in cluster_checks(&answered).into_iter().filter(|c| c.level == Level::Fail) {
-        failures.push((
-            "(cluster)".into(),
-            FailedStep {
-                phase: phase.name(),
-                step: c.name.into(),
-                error: c.detail,
-                stderr_tail: String::new(),
-                hint: c.hint.unwrap_or_default(),
-            },
-        ));
-    }
-    if failures.is_empty() {
-        return None;
-    }
-    Some(Gate {
-        why: format!("preflight failed on {} host(s): nothing was changed", failures.len()),
-        failures,
-        exit: if unreachable {
-            exit::UNREACHABLE
-        } else {
-            exit::PREFLIGHT
-        },
-    })
 }
 
 /// On `--resume`, keeps the journal's record of a host only when the host's marker names a run of
