@@ -50,16 +50,7 @@ pub fn acquire(state_dir: &Path, cluster: &str, command: &str) -> Result<Lock, S
         }
         Err(TryLockError::Error(e)) => return Err(format!("cannot lock `{}`: {e}", path.display())),
     }
-    let now = time::OffsetDateTime::now_utc();
-    let started = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let started = crate::engine::journal::utc_stamp();
     let holder = format!("`groundup {command}` PID {} started {started}\n", std::process::id());
     let written = file
         .set_len(0)

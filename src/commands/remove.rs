@@ -45,14 +45,7 @@ pub async fn run(args: RemoveArgs) -> Result<u8, Failure> {
         println!("{}", planned.counts);
     }
     let mut notes = Vec::new();
-    let mut report = Report {
-        cluster: inv.cluster.name.to_string(),
-        hosts: hosts.iter().cloned().collect(),
-        outcome: None,
-        leftovers: vec![],
-        notes: vec![],
-        exit_code: exit::OK,
-    };
+    let mut report = Report::new(inv, &hosts);
     if code == exit::UNREACHABLE || planned.counts.failed > 0 {
         report.exit_code = if code == exit::UNREACHABLE { code } else { exit::FAILED };
         notes.push("the plan has errors (above): nothing was changed".into());

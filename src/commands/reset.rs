@@ -34,6 +34,20 @@ pub(super) struct Report {
     pub exit_code: u8,
 }
 
+impl Report {
+    /// Nothing done yet on `hosts` of `inv`'s cluster.
+    pub(super) fn new(inv: &crate::inventory::Inventory, hosts: &BTreeSet<String>) -> Report {
+        Report {
+            cluster: inv.cluster.name.to_string(),
+            hosts: hosts.iter().cloned().collect(),
+            outcome: None,
+            leftovers: vec![],
+            notes: vec![],
+            exit_code: exit::OK,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub(super) struct Leftover {
     host: String,
@@ -78,14 +92,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
 
     let (planned, code) = run.plan(&cx, &action.phases, &work, parallel).await;
     let mut notes = Vec::new();
-    let mut report = Report {
-        cluster: inv.cluster.name.to_string(),
-        hosts: hosts.iter().cloned().collect(),
-        outcome: None,
-        leftovers: vec![],
-        notes: vec![],
-        exit_code: exit::OK,
-    };
+    let mut report = Report::new(inv, &hosts);
     let text = args.common.output == OutputFormat::Text;
     if text {
         print!("{}", plan::show::text(&planned.phases, false));
