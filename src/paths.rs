@@ -38,6 +38,8 @@ pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 /// kube-vip's static pod (`[api] mode = "vip"`), beside kubeadm's own manifests.
 pub const KUBE_VIP_MANIFEST: &str = "/etc/kubernetes/manifests/kube-vip.yaml";
 pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
+/// kubelet's static pods: the control plane's components (and stacked etcd).
+pub const MANIFESTS: &str = "/etc/kubernetes/manifests";
 pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";

@@ -17,10 +17,13 @@ use time::OffsetDateTime;
 
 use crate::paths;
 
-/// The object listing's columns, tab-separated: kind, namespace, name, labels (JSON), and for a
-/// DaemonSet its first container's image and args (JSON).
+/// The object listing's columns, tab-separated: kind, namespace, name, labels (JSON), for a
+/// DaemonSet its first container's image and args (JSON), and for a Node kubelet's version, its
+/// conditions' types and statuses (space-separated, in the same order) and `spec.unschedulable`.
 const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"\\t\"}{.metadata.name}{\"\\t\"}\
-{.metadata.labels}{\"\\t\"}{.spec.template.spec.containers[0].image}{\"\\t\"}{.spec.template.spec.containers[0].args}{\"\\n\"}{end}";
+{.metadata.labels}{\"\\t\"}{.spec.template.spec.containers[0].image}{\"\\t\"}{.spec.template.spec.containers[0].args}{\"\\t\"}\
+{.status.nodeInfo.kubeletVersion}{\"\\t\"}{.status.conditions[*].type}{\"\\t\"}{.status.conditions[*].status}{\"\\t\"}\
+{.spec.unschedulable}{\"\\n\"}{end}";
 
 /// The section's shell: three queries (kubectl starts once for every object kind) in one `&&`
 /// chain, so a query that fails leaves the last marker out.
@@ -123,6 +126,8 @@ pub struct ClusterState {
     /// The nodes labelled `node-role.kubernetes.io/control-plane` (kubeadm's last step of a
     /// control-plane init or join, after its etcd member is promoted).
     pub control_planes: Vec<String>,
+    /// What each Node reports (by name).
+    pub node_info: BTreeMap<String, NodeInfo>,
     /// kube-system's config maps (`kubeadm-config` exists once an init finished its upload).
     pub kube_system_configmaps: Vec<String>,
     /// Every ClusterRoleBinding's name (`kubeadm:apiserver-kubelet-client` among them).
@@ -131,6 +136,25 @@ pub struct ClusterState {
     /// Bootstrap token id → its expiry (Unix seconds), `None` when it never expires.
     pub tokens: BTreeMap<String, Option<i64>>,
     pub releases: Vec<Release>,
+}
+
+/// One Node as the API reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// kubelet's version without the `v` (`1.36.2`); empty when not reported.
+    pub kubelet_version: String,
+    /// The `Ready` condition: `None` when the node has none yet.
+    pub ready: Option<bool>,
+    /// Cordoned.
+    pub unschedulable: bool,
+    /// The labels, as the API prints them (JSON).
+    pub labels: String,
+}
+
+impl NodeInfo {
+    pub fn has_label(&self, key: &str) -> bool {
+        self.labels.contains(&format!("\"{key}\""))
+    }
 }
 
 /// One entry of `helm list -A -o json`.
@@ -163,6 +187,21 @@ pub fn parse(text: &str) -> Option<ClusterState> {
             "Namespace" => st.namespaces.push(name.to_string()),
             "Node" => {
                 st.nodes.push(name.to_string());
+                let col = |i: usize| rest.get(i).copied().unwrap_or("");
+                let ready = col(3)
+                    .split(' ')
+                    .zip(col(4).split(' '))
+                    .find(|(t, _)| *t == "Ready")
+                    .map(|(_, s)| s == "True");
+                st.node_info.insert(
+                    name.to_string(),
+                    NodeInfo {
+                        kubelet_version: col(2).trim_start_matches('v').to_string(),
+                        ready,
+                        unschedulable: col(5).trim() == "true",
+                        labels: labels.to_string(),
+                    },
+                );
                 if labels.contains("\"node-role.kubernetes.io/control-plane\"") {
                     st.control_planes.push(name.to_string());
                 }
@@ -215,6 +254,31 @@ fn token(line: &str) -> Option<(String, Option<i64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_report_version_readiness_and_cordon() {
+        // As kubectl 1.36.2 printed the OBJECTS columns on the end-to-end cluster (labels cut).
+        let text = "Node\t\tlab-16\t{\"node-role.kubernetes.io/control-plane\":\"\"}\t\t\tv1.36.2\t\
+                    MemoryPressure DiskPressure PIDPressure Ready\tFalse False False True\t\n\
+                    Node\t\tlab-17\t{\"groundup.io/upgrade-cordoned\":\"true\"}\t\t\tv1.36.3\t\
+                    MemoryPressure DiskPressure PIDPressure Ready\tFalse False False Unknown\ttrue\n\
+                    Node\t\tnew\t{}\t\t\t\t\t\t\n\
+                    @@tokens\n@@releases\n[]";
+        let st = parse(text).unwrap();
+        assert_eq!(st.control_planes, ["lab-16"]);
+        let n = |name: &str| st.node_info[name].clone();
+        assert_eq!(
+            (
+                n("lab-16").kubelet_version.as_str(),
+                n("lab-16").ready,
+                n("lab-16").unschedulable
+            ),
+            ("1.36.2", Some(true), false)
+        );
+        assert_eq!((n("lab-17").ready, n("lab-17").unschedulable), (Some(false), true));
+        assert!(n("lab-17").has_label("groundup.io/upgrade-cordoned"));
+        assert_eq!((n("new").ready, n("new").kubelet_version.as_str()), (None, ""));
+    }
 
     #[test]
     fn token_expiry_is_decoded_and_a_token_without_one_never_expires() {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::paths;
 
-pub use super::cluster::{ClusterState, DaemonSet, Membership, Release};
+pub use super::cluster::{ClusterState, DaemonSet, Membership, NodeInfo, Release};
 
 /// The kernel modules Kubernetes nodes need (overlayfs for containerd, br_netfilter for flannel).
 pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
@@ -111,6 +111,12 @@ pub fn sections() -> Vec<(&'static str, String)> {
             "kubeadm-pause",
             "command -v kubeadm >/dev/null 2>&1 && kubeadm config images list --kubernetes-version \"$(kubeadm version -o short)\" 2>/dev/null | grep '/pause:'".into(),
         ),
+        // The image of each static pod (`kube-apiserver.yaml:image: …:v1.36.2`): the version each
+        // control-plane component runs, which `kubeadm upgrade apply/node` changes.
+        (
+            "static-pods",
+            format!("grep -Ho 'image: *[^ ]*' {}/*.yaml", paths::MANIFESTS),
+        ),
         ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
         // containerd's images for the CRI (what kubelet sees), by name.
         ("images", "ctr -n k8s.io images ls -q".into()),
@@ -148,6 +154,8 @@ pub struct State {
     pub marker: Option<String>,
     /// The pause image the installed kubeadm pins (`registry.k8s.io/pause:3.10.2`), when installed.
     pub kubeadm_pause: Option<String>,
+    /// Static pod (manifest file stem, `kube-apiserver`) → its image.
+    pub static_pods: BTreeMap<String, String>,
     /// The version of /usr/local/bin/helm (`v3.19.0`), when installed.
     pub helm: Option<String>,
     /// Image names in containerd's `k8s.io` namespace (empty without containerd).
@@ -192,6 +200,12 @@ pub struct Selinux {
 }
 
 impl State {
+    /// The version of the image a static pod runs (`kube-apiserver` → `1.36.2`), without the `v`.
+    pub fn static_pod_version(&self, pod: &str) -> Option<&str> {
+        let image = self.static_pods.get(pod)?;
+        let (_, tag) = image.rsplit_once(':')?;
+        Some(tag.strip_prefix('v').unwrap_or(tag))
+    }
     /// Whether the API lists `node` as a Node, asked from this host.
     pub fn listed(&self, node: &str) -> bool {
         matches!(&self.membership, Membership::Listed(n) if n.iter().any(|x| x == node))
@@ -254,6 +268,14 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .map(str::trim)
             .find(|l| l.contains("/pause:"))
             .map(String::from),
+        static_pods: get("static-pods")
+            .lines()
+            .filter_map(|l| {
+                let (file, image) = l.split_once(":image:")?;
+                let stem = file.rsplit('/').next()?.strip_suffix(".yaml")?;
+                Some((stem.to_string(), image.trim().to_string()))
+            })
+            .collect(),
         helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
         images: get("images")
             .lines()
