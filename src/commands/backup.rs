@@ -39,50 +39,7 @@ pub struct Meta {
 
 pub async fn run(args: BackupArgs) -> Result<u8, Failure> {
     let run = Run::start_locked(&args.common, "backup")?;
-    let inv = &run.inventory;
-    let access = Access::of(inv);
-    let members: Vec<Host> = inv.etcd_members().cloned().collect();
-    run.reporter.send(Event::Phase {
-        title: "gather facts".into(),
-        hosts: members.len(),
-    });
-    let gathered = window::for_each(&members, args.common.parallel.into(), |h| {
-        facts::gather(&run.transport, h)
-    })
-    .await;
-    let Some(from) = members
-        .iter()
-        .zip(&gathered)
-        .find(|(_, f)| f.as_ref().is_ok_and(|f| access.running(f)))
-        .map(|(h, _)| h.clone())
-    else {
-        let why: Vec<String> = members
-            .iter()
-            .zip(&gathered)
-            .map(|(h, f)| match f {
-                Err(e) => format!("{}: {e}", h.name),
-                Ok(_) => format!("{}: etcd is not running", h.name),
-            })
-            .collect();
-        let unreachable = gathered.iter().all(|g| g.is_err());
-        run.finish().await;
-        let msg = format!("no etcd member to take a snapshot from ({})", why.join("; "));
-        return Err(if unreachable {
-            Failure::Unreachable(msg)
-        } else {
-            Failure::Io(msg)
-        });
-    };
-    let result = snapshot(&run, access, &from, &args.out).await;
-    // The remote copy goes whatever happened.
-    let cleanup = Request::script(
-        "remove the remote snapshot",
-        StepAction::script_text(&format!("rm -f {}", access.snapshot_path())),
-    );
-    if let Err(e) = run.transport.run(&from, &cleanup).await {
-        tracing::warn!(host = %from.name, "cannot remove the remote snapshot: {e}");
-    }
-    let meta = match result {
+    let meta = match take(&run, args.common.parallel.into(), &args.out).await {
         Ok(m) => m,
         Err(e) => {
             run.finish().await;
@@ -118,6 +75,50 @@ pub async fn run(args: BackupArgs) -> Result<u8, Failure> {
         }
     }
     Ok(crate::exit::OK)
+}
+
+/// Takes a backup into `out/<cluster>/` (the command, and `upgrade` before it changes anything).
+pub async fn take(run: &Run, parallel: usize, out: &Path) -> Result<Meta, Failure> {
+    let inv = &run.inventory;
+    let access = Access::of(inv);
+    let members: Vec<Host> = inv.etcd_members().cloned().collect();
+    run.reporter.send(Event::Phase {
+        title: "gather facts".into(),
+        hosts: members.len(),
+    });
+    let gathered = window::for_each(&members, parallel, |h| facts::gather(&run.transport, h)).await;
+    let Some(from) = members
+        .iter()
+        .zip(&gathered)
+        .find(|(_, f)| f.as_ref().is_ok_and(|f| access.running(f)))
+        .map(|(h, _)| h.clone())
+    else {
+        let why: Vec<String> = members
+            .iter()
+            .zip(&gathered)
+            .map(|(h, f)| match f {
+                Err(e) => format!("{}: {e}", h.name),
+                Ok(_) => format!("{}: etcd is not running", h.name),
+            })
+            .collect();
+        let unreachable = gathered.iter().all(|g| g.is_err());
+        let msg = format!("no etcd member to take a snapshot from ({})", why.join("; "));
+        return Err(if unreachable {
+            Failure::Unreachable(msg)
+        } else {
+            Failure::Io(msg)
+        });
+    };
+    let result = snapshot(run, access, &from, out).await;
+    // The remote copy goes whatever happened.
+    let cleanup = Request::script(
+        "remove the remote snapshot",
+        StepAction::script_text(&format!("rm -f {}", access.snapshot_path())),
+    );
+    if let Err(e) = run.transport.run(&from, &cleanup).await {
+        tracing::warn!(host = %from.name, "cannot remove the remote snapshot: {e}");
+    }
+    result
 }
 
 /// Saves, checks, describes and downloads the snapshot.
