@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             Command::Backup(a) => commands::backup::run(a).await,
             Command::Restore(a) => commands::restore::run(a).await,
             Command::Remove(a) => commands::remove::run(a).await,
+            Command::Upgrade(a) => commands::upgrade::run(a).await,
             Command::Reset(a) => commands::reset::run(a).await,
             Command::Render(a) => commands::render::run(a),
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,

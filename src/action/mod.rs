@@ -8,6 +8,7 @@ pub mod remove;
 pub mod renew;
 pub mod reset;
 pub mod restore;
+pub mod upgrade;
 
 use crate::plan::Phase;
 

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::report::ProgressMode;
 
+
 #[derive(Debug, Parser)]
 #[command(
     name = "groundup",
@@ -33,6 +34,9 @@ pub enum Command {
     Reset(ResetArgs),
     /// Take nodes out of the cluster: drain, delete, etcd member out (control planes), reset the hosts.
     Remove(RemoveArgs),
+    /// The whole cluster to the inventory's kubernetes_version (one minor up, or a patch): a backup,
+    /// the control plane, then every node drained, upgraded and uncordoned in turn.
+    Upgrade(UpgradeArgs),
     /// An etcd snapshot from a healthy member, checked, downloaded to backups/<cluster>/ with its metadata.
     Backup(BackupArgs),
     /// The whole cluster back from an etcd snapshot (made by `backup`), onto the current inventory's hosts.
@@ -230,6 +234,33 @@ pub struct RemoveArgs {
     /// How long a drain may take before remove gives up, leaving the node cordoned (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub drain_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Do not ask (scripts, CI). Without a terminal and without --yes, upgrade refuses.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Show the plan and stop; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long each drain may take before the upgrade stops, leaving that node cordoned (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub drain_timeout: u64,
+    /// Where the etcd backup taken before any change goes (one subfolder per cluster).
+    #[arg(long, value_name = "DIR", default_value = "backups")]
+    pub backup_dir: PathBuf,
+    /// Skip that backup (not recommended: kubeadm cannot downgrade).
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Where the PKI lives (default: certs/<cluster>): the files apply renders after the nodes need it.
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+    /// After the last phase, how long to wait for every node Ready (seconds; 0: do not wait).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub ready_timeout: u64,
 }
 
 #[derive(Debug, Args)]

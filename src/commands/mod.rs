@@ -14,6 +14,7 @@ pub mod remove;
 pub mod render;
 pub mod reset;
 pub mod restore;
+pub mod upgrade;
 
 use std::path::PathBuf;
 

@@ -68,6 +68,43 @@ pub struct Outcome {
     pub exit_code: u8,
 }
 
+impl Outcome {
+    /// Adds a later run of the same command (an upgrade's next batch): phases, per-host results,
+    /// counts and notes add up; the later run's stop, journal and exit code win when it failed.
+    pub fn absorb(&mut self, later: Outcome) {
+        for p in later.phases {
+            if !self.phases.contains(&p) {
+                self.phases.push(p);
+            }
+        }
+        for h in later.hosts {
+            match self.hosts.iter_mut().find(|o| o.host == h.host) {
+                Some(o) => {
+                    o.done.extend(h.done);
+                    o.not_reached.extend(h.not_reached);
+                    if o.failed.is_none() {
+                        o.failed = h.failed;
+                    }
+                }
+                None => self.hosts.push(h),
+            }
+        }
+        self.counts.changed += later.counts.changed;
+        self.counts.unchanged += later.counts.unchanged;
+        self.counts.failed += later.counts.failed;
+        self.notes.extend(later.notes);
+        self.nothing_changed &= later.nothing_changed;
+        self.journal = later.journal;
+        if later.stopped.is_some() {
+            self.stopped = later.stopped;
+        }
+        if later.ready.is_some() {
+            self.ready = later.ready;
+        }
+        self.exit_code = self.exit_code.max(later.exit_code);
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct HostOutcome {
     pub host: String,

@@ -43,6 +43,9 @@ pub struct KubeSettings {
     pub conntrack_max_per_core: Option<u32>,
     /// kubeadm's v1beta4 `timeouts` (camelCase name → Go duration), for init and join alike.
     pub kubeadm_timeouts: std::collections::BTreeMap<String, String>,
+    /// `[upgrade] max_unavailable`: workers upgraded (drained) at once; control planes always one
+    /// at a time. Default 1.
+    pub upgrade_max_unavailable: u32,
 }
 
 /// How hosts are prepared before Kubernetes goes on them (issue 4).

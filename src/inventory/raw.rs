@@ -34,6 +34,8 @@ pub struct RawInventory {
     #[serde(default)]
     pub kubeadm: Option<S<RawKubeadm>>,
     #[serde(default)]
+    pub upgrade: Option<S<RawUpgrade>>,
+    #[serde(default)]
     pub hosts: Vec<S<RawHost>>,
 }
 
@@ -58,6 +60,13 @@ pub struct RawKubeProxy {
 pub struct RawKubeadm {
     #[serde(default)]
     pub timeouts: Option<S<std::collections::BTreeMap<String, S<String>>>>,
+}
+
+/// `[upgrade]`: how `groundup upgrade` rolls through the workers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpgrade {
+    pub max_unavailable: Option<S<u32>>,
 }
 
 /// `[container_runtime]`: where containerd comes from, the sandbox image, registry mirrors.

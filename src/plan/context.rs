@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub reset: super::reset::Options,
     /// The snapshot `restore` brings back; `None` for every other action.
     pub restore: Option<super::restore::Options>,
+    /// The batch `upgrade` rolls and its drain timeout; default for every other action.
+    pub upgrade: super::upgrade::Options,
 }
 
 impl<'a> Context<'a> {
@@ -58,6 +60,7 @@ impl<'a> Context<'a> {
             pki_pending,
             reset: Default::default(),
             restore: None,
+            upgrade: Default::default(),
         })
     }
 }
@@ -74,6 +77,7 @@ impl<'a> Context<'a> {
             pki_pending: vec![],
             reset,
             restore: None,
+            upgrade: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod renew;
 pub mod reset;
 pub mod restore;
 pub mod show;
+pub mod upgrade;
 
 use std::path::PathBuf;
 

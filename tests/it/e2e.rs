@@ -14,9 +14,14 @@ use crate::lab_support::{groundup, inventory, json, pki_generate, reset, sh};
 
 /// The folder and the Kubernetes version its kubelet package carries.
 fn kit() -> Option<(PathBuf, String)> {
-    let dir = PathBuf::from(std::env::var_os("GROUNDUP_E2E_ARTIFACTS")?);
+    kit_in("GROUNDUP_E2E_ARTIFACTS")
+}
+
+/// The folder named by `var` and its kubelet package's version.
+fn kit_in(var: &str) -> Option<(PathBuf, String)> {
+    let dir = PathBuf::from(std::env::var_os(var)?);
     let version = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("GROUNDUP_E2E_ARTIFACTS={}: {e}", dir.display()))
+        .unwrap_or_else(|e| panic!("{var}={}: {e}", dir.display()))
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .find_map(|n| Some(n.strip_prefix("kubelet_")?.split('-').next()?.to_string()))
         .unwrap_or_else(|| panic!("{}: no kubelet_<version>-<rev>_<arch>.deb", dir.display()));
@@ -327,4 +332,130 @@ fn lifecycle(d: &Path, inv: &Path, ca: &str, write: &dyn Fn(&[u32]) -> std::path
     );
     let ns = kubectl(d, &inv, "kubectl get namespace -o name");
     assert!(!ns.contains("e2e-kept"), "a new cluster, not the old data: {ns}");
+
+    upgrade(d, &inv);
+}
+
+/// `inv` with its Kubernetes version (and kit folder) replaced, as `name` beside it.
+fn pinned(inv: &Path, name: &str, from: &str, to: &str, kits: Option<(&Path, &Path)>) -> PathBuf {
+    let mut text = std::fs::read_to_string(inv).unwrap().replace(
+        &format!("kubernetes_version = \"{from}\""),
+        &format!("kubernetes_version = \"{to}\""),
+    );
+    if let Some((old, new)) = kits {
+        text = text.replace(&old.display().to_string(), &new.display().to_string());
+    }
+    let p = inv.with_file_name(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Issue 12's `upgrade` on the real cluster (lab-16 control plane, lab-17 and lab-18 workers):
+/// with the inventory unchanged it plans nothing (the versions read from the real static pods,
+/// packages and Nodes agree); a downgrade is refused by the gate with nothing changed; and, when
+/// `GROUNDUP_E2E_UPGRADE_ARTIFACTS` names a kit of a later version, the cluster is upgraded to
+/// it for real: backup, `kubeadm upgrade apply`, every node drained, upgraded and uncordoned in
+/// turn, a deployment kept running, then nothing left to upgrade and nothing for apply to change.
+fn upgrade(d: &Path, inv: &Path) {
+    let (kit, version) = kit().unwrap();
+    let certs = d.join("certs");
+    let c = certs.to_str().unwrap();
+    let (code, v) = timed(
+        d,
+        inv,
+        "upgrade to the running version",
+        &["upgrade", "--yes", "--certs-dir", c],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["note"],
+        format!("nothing to upgrade: every node runs {version}"),
+        "{v:#}"
+    );
+    let gate = v["plan"]["phases"][0].to_string();
+    assert!(
+        gate.contains("3 Ready, every kubelet within the version skew"),
+        "{gate}"
+    );
+
+    let (major_minor, patch) = version.rsplit_once('.').unwrap();
+    let patch: u32 = patch.parse().unwrap();
+    if patch > 0 {
+        let down = pinned(
+            inv,
+            "down.toml",
+            &version,
+            &format!("{major_minor}.{}", patch - 1),
+            None,
+        );
+        let (code, v) = timed(
+            d,
+            &down,
+            "upgrade to an older patch",
+            &["upgrade", "--yes", "--certs-dir", c],
+        );
+        assert_eq!(code, 4, "{v:#}");
+        assert!(v.to_string().contains("that is a downgrade"), "{v:#}");
+    }
+
+    let Some((next_kit, next)) = kit_in("GROUNDUP_E2E_UPGRADE_ARTIFACTS") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "e2e: upgrade NOT RUN for real: set GROUNDUP_E2E_UPGRADE_ARTIFACTS=DIR (a kit of a later version)"
+        );
+        return;
+    };
+    kubectl(
+        d,
+        inv,
+        "kubectl create deployment e2e-web --image=ghcr.io/flannel-io/flannel:v0.28.9 --replicas=2 -- sleep 3600 >&2
+         kubectl patch deployment e2e-web --type=json -p='[{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/imagePullPolicy\",\"value\":\"Never\"}]' >&2
+         kubectl rollout status deployment/e2e-web --timeout=120s >&2",
+    );
+    let up = pinned(inv, "up.toml", &version, &next, Some((&kit, &next_kit)));
+    let backups = d.join("upgrade-backups");
+    let (code, v) = timed(
+        d,
+        &up,
+        &format!("upgrade {version} → {next}"),
+        &[
+            "upgrade",
+            "--yes",
+            "--certs-dir",
+            c,
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["ready"]["ok"].as_bool().unwrap_or(false), "{v:#}");
+    let _ = writeln!(std::io::stderr(), "e2e: upgrade changed {}", v["changed"]);
+    let saved = crate::lab_support::walk(&backups).len();
+    assert!(
+        saved >= 2,
+        "the backup before the upgrade (snapshot and metadata): {saved} files"
+    );
+    let out = kubectl(
+        d,
+        &up,
+        "kubectl get nodes -o jsonpath='{range .items[*]}{.status.nodeInfo.kubeletVersion} {.spec.unschedulable}{\"\\n\"}{end}'
+         kubectl -n kube-system get pod kube-apiserver-lab-16 -o jsonpath='{.spec.containers[0].image}{\"\\n\"}'
+         kubeadm version -o short",
+    );
+    let want = format!("v{next} \nv{next} \nv{next} \nregistry.k8s.io/kube-apiserver:v{next}\nv{next}\n");
+    assert_eq!(
+        out, want,
+        "every kubelet at {next}, none cordoned; the API server and kubeadm too"
+    );
+    healthy(d, &up, 3);
+    kubectl(d, &up, "kubectl rollout status deployment/e2e-web --timeout=120s >&2");
+    let (code, v) = timed(d, &up, "upgrade again", &["upgrade", "--yes", "--certs-dir", c]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["note"],
+        format!("nothing to upgrade: every node runs {next}"),
+        "{v:#}"
+    );
+    let v = apply(d, &up, "apply after the upgrade");
+    assert_eq!(changed(&v), 0, "{v:#}");
 }

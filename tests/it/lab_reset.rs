@@ -1,5 +1,6 @@
 //! `reset` and the cluster lock on real lab hosts (lab-16, lab-17): two applies at once (the
-//! second refuses with the first's PID, changing nothing); the guard rails; no reset without a
+//! second refuses with the first's PID, changing nothing); `upgrade` refused by its gate on hosts
+//! that are not nodes yet; the guard rails; no reset without a
 //! terminal or `--yes`; a reset after `apply --until container-runtime` plus planted leftovers
 //! (CNI links, `KUBE-*` chains with a rule jumping to them, kubeadm's, etcd's and the CNI's files)
 //! verified clean but for one it cannot remove (a read-only mount), reported with its command and
@@ -66,6 +67,36 @@ fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
     // The lock went with its process.
     let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
     assert_eq!((code, counts(&v).0), (0, 0), "{v:#}");
+
+    // `upgrade` on hosts that are not nodes yet: its gate refuses on each, nothing changes
+    // (exit 4); and it works on the whole cluster only.
+    let (code, v) = run_json(d, &inv, &["upgrade", "--yes"]);
+    assert_eq!(code, 4, "{v:#}");
+    assert!(v["note"].as_str().unwrap().starts_with("upgrade refused"), "{v:#}");
+    let gate = &v["plan"]["phases"][0];
+    assert_eq!(gate["phase"], "upgrade-check", "{v:#}");
+    for h in gate["hosts"].as_array().unwrap() {
+        let msg = h["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.ends_with("has no kubelet: it is not a node of the cluster yet"),
+            "{v:#}"
+        );
+    }
+    assert_eq!(gate["hosts"].as_array().unwrap().len(), 2, "{v:#}");
+    let out = groundup(d)
+        .args(["upgrade", "--yes", "--on", "lab-17", "--progress", "none", "-i"])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("upgrade works on the whole cluster"), "{err}");
+    let (code, v) = run_json(d, &inv, &["apply", "--until", "container-runtime"]);
+    assert_eq!(
+        (code, counts(&v).0),
+        (0, 0),
+        "the refused upgrade changed nothing: {v:#}"
+    );
 
     let (st, out) = sh(d, &inv, "lab-16", PLANT);
     assert_eq!(st, 0, "{out}");

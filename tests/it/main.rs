@@ -26,6 +26,7 @@ mod plan_images;
 mod plan_kube;
 mod plan_renew;
 mod plan_reset;
+mod plan_upgrade;
 mod preflight;
 mod ready;
 mod window;

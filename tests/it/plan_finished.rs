@@ -16,8 +16,13 @@ use crate::plan::generated_pki;
 
 /// Three control planes behind the local load balancer and two workers, on the lab's addresses.
 pub(crate) fn cluster(extra_hosts: &str) -> Inventory {
-    let mut t = String::from(
-        "[cluster]\nname = \"done\"\nkubernetes_version = \"1.36.3\"\n\n[api]\nmode = \"local-lb\"\n\n\
+    cluster_at("1.36.3", extra_hosts)
+}
+
+/// [`cluster`] pinning another Kubernetes version (the nodes' fixtures run 1.36.3).
+pub(crate) fn cluster_at(version: &str, extra_hosts: &str) -> Inventory {
+    let mut t = format!(
+        "[cluster]\nname = \"done\"\nkubernetes_version = \"{version}\"\n\n[api]\nmode = \"local-lb\"\n\n\
          [container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n",
     );
     for (i, roles) in [
@@ -36,7 +41,7 @@ pub(crate) fn cluster(extra_hosts: &str) -> Inventory {
 }
 
 /// A fixture as host `name` with address `ip` (captured on lab-N at 10.77.0.1N).
-fn facts_of(fixture_name: &str, name: &str, ip: &str) -> HostFacts {
+pub(crate) fn facts_of(fixture_name: &str, name: &str, ip: &str) -> HostFacts {
     let raw = fixture(&format!("facts/{fixture_name}.txt"));
     let was = groundup::facts::parse(&raw).hostname;
     let n: u32 = was.trim_start_matches("lab-").parse().unwrap();
@@ -104,7 +109,7 @@ fn changes(r: &PlanReport, host: &str) -> Vec<String> {
 /// What the first control plane's API says of a cluster made days ago: every inventory node has
 /// joined (control planes labelled), init uploaded kubeadm-config, flannel's DaemonSet is the
 /// manifest's, and the token kubeadm init made has expired and been deleted.
-fn api_of(inv: &Inventory) -> ClusterState {
+pub(crate) fn api_of(inv: &Inventory) -> ClusterState {
     let names = |cp: bool| -> Vec<String> {
         inv.hosts
             .iter()
@@ -120,6 +125,21 @@ fn api_of(inv: &Inventory) -> ClusterState {
         kube_system_configmaps: vec!["kubeadm-config".into(), "kube-proxy".into()],
         cluster_role_bindings: vec!["kubeadm:apiserver-kubelet-client".into()],
         daemonsets: vec![groundup::plan::phases::pod_network::expected_daemonset(&flannel).unwrap()],
+        // Every node Ready, schedulable, its kubelet at the version its fixture has installed.
+        node_info: names(false)
+            .into_iter()
+            .map(|n| {
+                (
+                    n,
+                    groundup::facts::state::NodeInfo {
+                        kubelet_version: "1.36.3".into(),
+                        ready: Some(true),
+                        unschedulable: false,
+                        labels: "{\"kubernetes.io/os\":\"linux\"}".into(),
+                    },
+                )
+            })
+            .collect(),
         ..Default::default()
     }
 }

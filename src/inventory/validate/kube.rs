@@ -1,4 +1,5 @@
-//! The tables for Kubernetes' own components: `[kubelet]`, `[kube_proxy]`, `[kubeadm]`.
+//! The tables for Kubernetes' own components: `[kubelet]`, `[kube_proxy]`, `[kubeadm]`, and
+//! `[upgrade]` (how an upgrade rolls through them).
 
 use super::super::raw::RawInventory;
 use super::super::*;
@@ -19,7 +20,22 @@ pub const KUBEADM_TIMEOUTS: [(&str, &str); 7] = [
 ];
 
 pub(super) fn kube(cx: &mut Ctx, raw: &RawInventory) -> KubeSettings {
-    let mut out = KubeSettings::default();
+    let mut out = KubeSettings {
+        upgrade_max_unavailable: 1,
+        ..KubeSettings::default()
+    };
+    if let Some(m) = raw.upgrade.as_ref().and_then(|u| u.get_ref().max_unavailable.as_ref()) {
+        if *m.get_ref() == 0 {
+            cx.err(
+                m.span(),
+                "`max_unavailable = 0` would never upgrade a worker".to_string(),
+                "must be at least 1",
+                Some("use 1 (the default: one worker drained at a time) or more".into()),
+            );
+        } else {
+            out.upgrade_max_unavailable = *m.get_ref();
+        }
+    }
     if let Some(k) = &raw.kubelet {
         out.allow_cgroup_v1 = k.get_ref().allow_cgroup_v1.as_ref().is_some_and(|b| *b.get_ref());
     }

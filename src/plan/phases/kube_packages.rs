@@ -34,8 +34,8 @@ impl Phase for KubePackages {
                 if !Os::has_version(f, p, &version) {
                     return Err(PlanError::new(
                         format!("{p} {have} is installed, the inventory pins {version}"),
-                        "apply never changes the Kubernetes version of a host: upgrade the cluster as a whole \
-                         (`groundup upgrade`, not yet available), or pin the installed version",
+                        "apply never changes the Kubernetes version of a host: `groundup upgrade` upgrades the \
+                         cluster as a whole, one node at a time; or pin the installed version",
                     ));
                 }
             }

@@ -4,12 +4,12 @@
 
 pub mod addons;
 pub mod api_endpoint;
-mod container_runtime;
+pub mod container_runtime;
 pub mod etcd;
 mod helm;
-mod images;
+pub mod images;
 pub mod join_token;
-mod kube_packages;
+pub mod kube_packages;
 pub mod kubeadm_config;
 mod kubeadm_run;
 mod pki_files;
@@ -19,7 +19,7 @@ mod prepare_os;
 mod proxy;
 pub use pki_files::{content as placement_content, placements, Placement};
 pub use proxy::no_proxy;
-mod runtime_packages;
+pub mod runtime_packages;
 
 use crate::artifacts::Artifact;
 use crate::facts::Facts;
