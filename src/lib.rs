@@ -13,6 +13,7 @@ pub mod exec;
 pub mod exit;
 pub mod facts;
 pub mod image_archive;
+pub mod import;
 pub mod inventory;
 pub mod kubeconfig;
 pub mod lock;

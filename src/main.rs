@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use groundup::cli::{Cli, Command, PkiCommand};
+use groundup::cli::{Cli, Command, ImportCommand, PkiCommand};
 use groundup::commands::{self, Failure};
 
 fn main() -> ExitCode {
@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             Command::Pki(PkiCommand::Status(a)) => commands::pki_status::run(a).await,
             Command::Pki(PkiCommand::Renew(a)) => commands::pki_renew::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
+            Command::Import(ImportCommand::Ansible(a)) => commands::import::ansible(a),
+            Command::Completions(a) => commands::docs::completions(a),
+            Command::Man(a) => commands::docs::man(a),
         }
     });
     match result {

@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::report::ProgressMode;
 
+mod tools;
+pub use tools::{CompletionsArgs, ImportAnsibleArgs, ImportCommand, ManArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +50,13 @@ pub enum Command {
     /// The cluster PKI, made here before any host is touched.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Another tool's inventory turned into groundup's TOML, on standard output.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// A shell completion script on standard output (`source <(groundup completions bash)`).
+    Completions(CompletionsArgs),
+    /// The manual pages (groundup.1 and one per command) into a folder, for `man -l` or MANPATH.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]

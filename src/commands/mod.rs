@@ -4,7 +4,9 @@
 pub mod apply;
 pub mod backup;
 pub mod check;
+pub mod docs;
 pub mod exec;
+pub mod import;
 pub mod kubeconfig;
 pub mod pki;
 pub mod pki_renew;

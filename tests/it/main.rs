@@ -2,9 +2,11 @@
 //! `lab_*` modules need the real test hosts from `scripts/lab up` and fail (never skip) without them.
 
 mod common;
+mod docs;
 mod e2e;
 mod engine;
 mod facts;
+mod import;
 mod inventory;
 mod lab_apply;
 mod lab_cli;

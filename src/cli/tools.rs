@@ -1,0 +1,40 @@
+//! The command line of the tools around a cluster: importers, shell completions, manual pages.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An Ansible INI inventory (the FIWARE Lab playbooks', Kubespray's): groups to roles,
+    /// connection variables to [ssh], a comment on every line it could not map.
+    Ansible(ImportAnsibleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportAnsibleArgs {
+    /// The INI inventory (`hosts.ini`).
+    pub file: PathBuf,
+    /// A group's role, before the built-in names: GROUP=control-plane|etcd|worker|none (repeatable).
+    #[arg(long = "map", value_name = "GROUP=ROLE")]
+    pub map: Vec<String>,
+    /// The cluster's name (default: the file's folder name, else "cluster").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The Kubernetes version to pin when the inventory names none (kube_version, k8s_version).
+    #[arg(long, value_name = "X.Y.Z", default_value = "1.36.3")]
+    pub kubernetes_version: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder the pages are written to (made when missing).
+    #[arg(long, value_name = "DIR", default_value = "man")]
+    pub out_dir: PathBuf,
+}
