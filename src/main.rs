@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             Command::Check(a) => commands::check::run(a).await,
             Command::Exec(a) => commands::exec::run(a).await,
             Command::Plan(a) => commands::plan::run(a).await,
+            Command::Explain(a) => commands::explain::run(a).await,
             Command::Apply(a) => commands::apply::run(a).await,
             Command::Backup(a) => commands::backup::run(a).await,
             Command::Restore(a) => commands::restore::run(a).await,

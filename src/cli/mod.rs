@@ -29,6 +29,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Show what `apply` would do: per phase and host, every step it would run, or why nothing is needed.
     Plan(PlanArgs),
+    /// The plan as a guide: per phase why it is needed, then the exact commands and files per host
+    /// (secrets masked), and what each host already has. Read-only.
+    Explain(ExplainArgs),
     /// Bring the hosts to the inventory's state, phase by phase; a second apply changes nothing.
     Apply(ApplyArgs),
     /// Take hosts back to a clean OS (kubeadm reset and all it leaves behind), verified after;
@@ -270,6 +273,24 @@ pub struct UpgradeArgs {
     /// After the last phase, how long to wait for every node Ready (seconds; 0: do not wait).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Stop after this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+    /// One HTML page instead of Markdown.
+    #[arg(long)]
+    pub html: bool,
+    /// Write the guide to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod check;
 pub mod docs;
 pub mod exec;
+pub mod explain;
 pub mod import;
 pub mod kubeconfig;
 pub mod pki;

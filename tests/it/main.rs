@@ -5,6 +5,7 @@ mod common;
 mod docs;
 mod e2e;
 mod engine;
+mod explain;
 mod facts;
 mod import;
 mod inventory;
