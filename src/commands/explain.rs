@@ -3,27 +3,16 @@
 //! `plan`'s (0; 3 a host unreachable; 4 preflight failed, the guide says where).
 
 use crate::cli::ExplainArgs;
-use crate::exec::window;
-use crate::facts;
 use crate::plan::{guide, Context};
-use crate::report::Event;
 
-use super::plan::{build, select_phases};
+use super::plan::select_phases;
 use super::{Failure, Run};
 
 pub async fn run(args: ExplainArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "explain")?;
     let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
-    run.reporter.send(Event::Phase {
-        title: "gather facts".into(),
-        hosts: run.targets.len(),
-    });
-    let gathered = window::for_each(&run.targets, args.common.parallel.into(), |h| {
-        facts::gather(&run.transport, h)
-    })
-    .await;
-    let (report, code) = build(&cx, &phases, &run.targets, &gathered);
+    let (report, code) = run.plan(&cx, &phases, &run.targets, args.common.parallel.into()).await;
     let md = guide::markdown(&run.inventory, &report.phases);
     let text = if args.html {
         guide::html(&format!("groundup: {}", run.inventory.cluster.name), &md)

@@ -10,6 +10,20 @@ use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
 pub struct Drain;
 
+/// Cordons and drains `name` with kubectl `k` (admin.conf), evicting within `timeout` seconds;
+/// fails naming the pods still on the node (DaemonSet and static pods stay). Also `upgrade`'s.
+pub fn script(k: &str, name: &str, timeout: u64) -> String {
+    format!(
+        "{k} cordon {name}\n\
+         {k} drain {name} --ignore-daemonsets --delete-emptydir-data --timeout={timeout}s 2>&1 | \
+         grep -E 'evict|error|Cannot|pod' >&2 || true\n\
+         # What counts is what is left on the node (DaemonSet and static pods stay).\n\
+         left=$({k} get pods -A --field-selector spec.nodeName={name} -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.metadata.name}} {{.metadata.ownerReferences[0].kind}}{{\"\\n\"}}{{end}}' \
+         | awk '$2 != \"DaemonSet\" && $2 != \"Node\" {{printf \"%s \", $1}}')\n\
+         if [ -n \"$left\" ]; then echo \"pods still on {name}: $left\" >&2; exit 1; fi"
+    )
+}
+
 impl Phase for Drain {
     fn name(&self) -> &'static str {
         "drain"
@@ -37,16 +51,7 @@ impl Phase for Drain {
                 Step::script(
                     &format!("drain-{name}"),
                     format!("cordon and drain {name} (PodDisruptionBudgets honoured, {} s at most)", cx.reset.drain_timeout),
-                    format!(
-                        "{k} cordon {name}\n\
-                         {k} drain {name} --ignore-daemonsets --delete-emptydir-data --timeout={t}s 2>&1 | \
-                         grep -E 'evict|error|Cannot|pod' >&2 || true\n\
-                         # What counts is what is left on the node (DaemonSet and static pods stay).\n\
-                         left=$({k} get pods -A --field-selector spec.nodeName={name} -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.metadata.name}} {{.metadata.ownerReferences[0].kind}}{{\"\\n\"}}{{end}}' \
-                         | awk '$2 != \"DaemonSet\" && $2 != \"Node\" {{printf \"%s \", $1}}')\n\
-                         if [ -n \"$left\" ]; then echo \"pods still on {name}: $left\" >&2; exit 1; fi",
-                        t = cx.reset.drain_timeout
-                    ),
+                    script(&k, name, cx.reset.drain_timeout),
                 )
                 .with_hint(format!(
                     "{name} stays cordoned and in the cluster: move or delete the pod named above (its PodDisruptionBudget \

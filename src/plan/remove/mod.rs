@@ -4,7 +4,7 @@
 //! first control plane that stays. Pure; the refusals (quorum, last control plane, not a node)
 //! live here too.
 
-mod drain;
+pub mod drain;
 
 use std::collections::BTreeSet;
 

@@ -77,15 +77,8 @@ impl Phase for Drain {
                         n.kubelet_version, cx.upgrade.drain_timeout
                     ),
                     format!(
-                        "{k} label node {name} {CORDONED_LABEL}=true --overwrite >/dev/null\n\
-                         {k} cordon {name}\n\
-                         {k} drain {name} --ignore-daemonsets --delete-emptydir-data --timeout={t}s 2>&1 | \
-                         grep -E 'evict|error|Cannot|pod' >&2 || true\n\
-                         # What counts is what is left on the node (DaemonSet and static pods stay).\n\
-                         left=$({k} get pods -A --field-selector spec.nodeName={name} -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.metadata.name}} {{.metadata.ownerReferences[0].kind}}{{\"\\n\"}}{{end}}' \
-                         | awk '$2 != \"DaemonSet\" && $2 != \"Node\" {{printf \"%s \", $1}}')\n\
-                         if [ -n \"$left\" ]; then echo \"pods still on {name}: $left\" >&2; exit 1; fi",
-                        t = cx.upgrade.drain_timeout
+                        "{k} label node {name} {CORDONED_LABEL}=true --overwrite >/dev/null\n{}",
+                        crate::plan::remove::drain::script(&k, name, cx.upgrade.drain_timeout)
                     ),
                 )
                 .with_hint(format!(
