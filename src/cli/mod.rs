@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::report::ProgressMode;
 
 mod tools;
-pub use tools::{CompletionsArgs, ImportAnsibleArgs, ImportCommand, ManArgs};
+pub use tools::{CompletionsArgs, ExplainArgs, ImportAnsibleArgs, ImportCommand, ManArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -273,24 +273,6 @@ pub struct UpgradeArgs {
     /// After the last phase, how long to wait for every node Ready (seconds; 0: do not wait).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct ExplainArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// Stop after this phase.
-    #[arg(long, value_name = "PHASE")]
-    pub until: Option<String>,
-    /// One HTML page instead of Markdown.
-    #[arg(long)]
-    pub html: bool,
-    /// Write the guide to this file instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,11 @@
-//! The command line of the tools around a cluster: importers, shell completions, manual pages.
+//! The command line of the tools around a cluster: the guide (`explain`), importers, shell
+//! completions, manual pages.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+use super::Common;
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -37,4 +40,22 @@ pub struct ManArgs {
     /// The folder the pages are written to (made when missing).
     #[arg(long, value_name = "DIR", default_value = "man")]
     pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Stop after this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+    /// One HTML page instead of Markdown.
+    #[arg(long)]
+    pub html: bool,
+    /// Write the guide to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>).
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
 }
