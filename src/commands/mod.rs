@@ -186,6 +186,24 @@ impl Run {
         plan::build(cx, phases, hosts, &gathered)
     }
 
+    /// Ends an action's command: `notes` go before the engine's own, connections close, and the
+    /// summary is printed as `apply` prints it. Returns the outcome's exit code.
+    pub async fn report(
+        self,
+        mut outcome: crate::engine::Outcome,
+        mut notes: Vec<String>,
+        output: crate::cli::OutputFormat,
+        command: &str,
+    ) -> Result<u8, Failure> {
+        notes.append(&mut outcome.notes);
+        outcome.notes = notes;
+        let log = self.log_path.display().to_string();
+        let inv_path = self.inventory.path.display().to_string();
+        self.finish().await;
+        apply::print_outcome(&outcome, output, &log, &inv_path, command)?;
+        Ok(outcome.exit_code)
+    }
+
     /// Closes connections and flushes progress output.
     pub async fn finish(self) {
         self.transport.close().await;

@@ -42,19 +42,7 @@ pub async fn run(args: PkiRenewArgs) -> Result<u8, Failure> {
     }
     let cx = Context::with_certs(inv, Some(&dir)).map_err(Failure::Usage)?;
     let parallel: usize = args.common.parallel.into();
-    let mut outcome = run.action(&cx, &action, &run.targets, parallel, true).await;
-    notes.append(&mut outcome.notes);
-    outcome.notes = notes;
-    let log = run.log_path.clone();
-    let inv_path = inv.path.display().to_string();
+    let outcome = run.action(&cx, &action, &run.targets, parallel, true).await;
     drop(cx);
-    run.finish().await;
-    super::apply::print_outcome(
-        &outcome,
-        args.common.output,
-        &log.display().to_string(),
-        &inv_path,
-        "pki renew",
-    )?;
-    Ok(outcome.exit_code)
+    run.report(outcome, notes, args.common.output, "pki renew").await
 }

@@ -141,17 +141,5 @@ pub async fn run(args: RestoreArgs) -> Result<u8, Failure> {
             snap.display()
         ));
     }
-    notes.append(&mut outcome.notes);
-    outcome.notes = notes;
-    let log = run.log_path.clone();
-    let inv_path = inv.path.display().to_string();
-    run.finish().await;
-    super::apply::print_outcome(
-        &outcome,
-        args.common.output,
-        &log.display().to_string(),
-        &inv_path,
-        "restore",
-    )?;
-    Ok(outcome.exit_code)
+    run.report(outcome, notes, args.common.output, "restore").await
 }

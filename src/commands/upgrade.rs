@@ -135,18 +135,6 @@ pub async fn run(args: UpgradeArgs) -> Result<u8, Failure> {
             inv.path.display()
         ));
     }
-    notes.append(&mut outcome.notes);
-    outcome.notes = notes;
-    let log = run.log_path.clone();
-    let inv_path = inv.path.display().to_string();
     drop(cx);
-    run.finish().await;
-    super::apply::print_outcome(
-        &outcome,
-        args.common.output,
-        &log.display().to_string(),
-        &inv_path,
-        "upgrade",
-    )?;
-    Ok(outcome.exit_code)
+    run.report(outcome, notes, args.common.output, "upgrade").await
 }
