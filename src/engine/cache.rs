@@ -10,14 +10,37 @@ use crate::exec::{window, ExecError, Transport};
 use crate::facts::{self, HostFacts};
 use crate::inventory::Host;
 
-#[derive(Default)]
+/// The optional facts sections the `phases` plan from.
+pub fn extra_sections(phases: &[&dyn crate::plan::Phase]) -> Vec<&'static str> {
+    let mut v = vec![];
+    if phases.iter().any(|p| p.reads_leftovers()) {
+        v.push("leftovers");
+    }
+    if phases.iter().any(|p| p.reads_trust()) {
+        v.push("trust");
+    }
+    v
+}
+
 pub struct FactCache {
+    /// The optional sections a phase of the run plans from (`leftovers` for reset and remove,
+    /// `trust` for a CA rotation).
+    extra: Vec<&'static str>,
     facts: HashMap<String, HostFacts>,
     /// Fact rounds actually run (one per host gathered), logged when the run's cache goes.
     rounds: usize,
 }
 
 impl FactCache {
+    /// An empty cache that gathers the optional sections named in `extra` too.
+    pub fn new(extra: Vec<&'static str>) -> FactCache {
+        FactCache {
+            extra,
+            facts: HashMap::new(),
+            rounds: 0,
+        }
+    }
+
     /// After a phase: keep the facts only when it changed nothing (and nothing failed half-way).
     pub fn after_phase(&mut self, touched: bool) {
         if touched {
@@ -37,7 +60,8 @@ impl FactCache {
             .copied()
             .filter(|h| !self.facts.contains_key(h.name.as_str()))
             .collect();
-        let fresh = window::for_each(&missing, parallel, |h| facts::gather(t, h)).await;
+        let extra = &self.extra;
+        let fresh = window::for_each(&missing, parallel, |h| facts::gather_with(t, h, extra)).await;
         self.rounds += missing.len();
         let mut fresh: HashMap<&str, Result<HostFacts, ExecError>> =
             missing.iter().map(|h| h.name.as_str()).zip(fresh).collect();

@@ -165,7 +165,7 @@ pub async fn run<T: Transport>(
     let mut stopped: Option<String> = None;
     let mut nothing_changed = false;
     let mut markers_checked: std::collections::HashSet<String> = Default::default();
-    let mut cache = cache::FactCache::default();
+    let mut cache = cache::FactCache::new(cache::extra_sections(phases));
 
     for phase in phases {
         let name = phase.name();

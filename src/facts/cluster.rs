@@ -25,33 +25,45 @@ const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"
 {.status.nodeInfo.kubeletVersion}{\"\\t\"}{.status.conditions[*].type}{\"\\t\"}{.status.conditions[*].status}{\"\\t\"}\
 {.spec.unschedulable}{\"\\n\"}{end}";
 
-/// The section's shell: three queries (kubectl starts once for every object kind) in one `&&`
-/// chain, so a query that fails leaves the last marker out.
+/// The section's shell: three kubectl queries (one start for every cluster-wide kind, the
+/// ClusterRoleBindings among them; kube-system's config maps; the bootstrap tokens' expiry) and
+/// `helm list`, all at once, each into its own file; printed in order only when every kubectl
+/// query answered, so a query that fails leaves the section empty (unknown), never partial. helm
+/// may be absent: its answer is printed as it came.
 pub fn query() -> String {
     let k = format!("KUBECONFIG={} kubectl --request-timeout=5s", paths::ADMIN_CONF);
     format!(
-        "if [ -f {m} ] && [ -f {a} ]; then {k} get namespaces,nodes,daemonsets -A -o jsonpath='{OBJECTS}' \
-         && {k} -n kube-system get configmaps -o name \
-         && {k} get clusterrolebindings -o name \
-         && echo @@tokens && {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
-         -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.data.expiration}}{{\"\\n\"}}{{end}}' \
-         && echo @@releases && KUBECONFIG={a} {h} list -A -o json; fi",
+        "if [ -f {m} ] && [ -f {a} ] && _c=$(mktemp -d); then \
+         {k} get namespaces,nodes,daemonsets,clusterrolebindings -A -o jsonpath='{OBJECTS}' >\"$_c/1\" & _p1=$!; \
+         {k} -n kube-system get configmaps -o name >\"$_c/2\" & _p2=$!; \
+         {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
+         -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.data.expiration}}{{\"\\n\"}}{{end}}' >\"$_c/4\" & _p4=$!; \
+         KUBECONFIG={a} {h} list -A -o json >\"$_c/5\" & \
+         _ok=0; for _p in $_p1 $_p2 $_p4; do wait $_p || _ok=1; done; wait; \
+         [ $_ok = 0 ] && cat \"$_c/1\" \"$_c/2\" && echo @@tokens && cat \"$_c/4\" \
+         && echo @@releases && cat \"$_c/5\"; rm -rf \"$_c\"; fi",
         m = paths::APISERVER_MANIFEST,
         a = paths::ADMIN_CONF,
         h = paths::HELM
     )
 }
 
-/// The `apiserver` section: this host's own API server, asked for `/readyz` through admin.conf's
-/// credentials but at 127.0.0.1 (the name checked is `kubernetes`, a SAN of every apiserver
-/// certificate). Prints nothing where there is no kube-apiserver manifest.
+/// The `apiserver` section: this host's own API server, asked for `/readyz` at 127.0.0.1 (the
+/// name checked is `kubernetes`, a SAN of every apiserver certificate, against the cluster CA).
+/// curl asks first, anonymously, as kubeadm's clusters allow for `/readyz`: an `ok` from it is
+/// final; any other answer (curl missing, anonymous access refused, not ready) is asked again by
+/// kubectl with admin.conf's credentials, whose answer stands. Prints nothing where there is no
+/// kube-apiserver manifest.
 pub fn apiserver_query() -> String {
     format!(
         "if [ -f {m} ] && [ -f {a} ]; then \
+         r=$(curl -s --max-time 5 --cacert {pki}/ca.crt --resolve kubernetes:6443:127.0.0.1 https://kubernetes:6443/readyz 2>/dev/null); \
+         if [ \"$r\" = ok ]; then echo ok; else \
          kubectl --kubeconfig={a} --server=https://127.0.0.1:6443 --tls-server-name=kubernetes \
-         --request-timeout=5s get --raw=/readyz 2>&1 | head -c 200; echo; fi",
+         --request-timeout=5s get --raw=/readyz 2>&1 | head -c 200; echo; fi; fi",
         m = paths::APISERVER_MANIFEST,
-        a = paths::ADMIN_CONF
+        a = paths::ADMIN_CONF,
+        pki = paths::KUBE_PKI
     )
 }
 
@@ -59,12 +71,16 @@ pub fn apiserver_query() -> String {
 /// kubelet.conf; else `@@kubelet-conf`, then `@@client-cert-missing` when kubelet never finished
 /// its TLS bootstrap, or the host's own Node as the API lists it followed by `@@answered`. A node
 /// may only read its own Node object (the Node authorizer with selectors, on since 1.32), so it
-/// asks who it is and lists by that name; no `@@answered` when the API did not answer.
+/// lists by its own name: the client certificate's `CN=system:node:<name>`, the very name the API
+/// authenticates it as (read by openssl; where openssl is missing, the API is asked with
+/// `auth whoami`). No `@@answered` when the API did not answer.
 pub fn membership_query() -> String {
     format!(
         "if [ -f {k} ]; then echo @@kubelet-conf; if [ ! -e {c} ]; then echo @@client-cert-missing; \
-         else me=$(kubectl --kubeconfig={k} --request-timeout=5s auth whoami -o jsonpath='{{.status.userInfo.username}}') \
-         && kubectl --kubeconfig={k} --request-timeout=5s get nodes --field-selector \"metadata.name=${{me#system:node:}}\" \
+         else me=$(openssl x509 -noout -subject -nameopt RFC2253 -in {c} 2>/dev/null \
+         | sed -n 's/.*CN=system:node:\\([^,]*\\).*/\\1/p'); \
+         [ -n \"$me\" ] || me=$(kubectl --kubeconfig={k} --request-timeout=5s auth whoami -o jsonpath='{{.status.userInfo.username}}'); \
+         [ -n \"$me\" ] && kubectl --kubeconfig={k} --request-timeout=5s get nodes --field-selector \"metadata.name=${{me#system:node:}}\" \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}}{{\"\\n\"}}{{end}}' && echo @@answered; fi; fi",
         k = paths::KUBELET_CONF,
         c = KUBELET_CLIENT_CERT
@@ -185,6 +201,7 @@ pub fn parse(text: &str) -> Option<ClusterState> {
         };
         match *kind {
             "Namespace" => st.namespaces.push(name.to_string()),
+            "ClusterRoleBinding" => st.cluster_role_bindings.push(name.to_string()),
             "Node" => {
                 st.nodes.push(name.to_string());
                 let col = |i: usize| rest.get(i).copied().unwrap_or("");

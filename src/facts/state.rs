@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::paths;
 
-pub use super::cluster::{ClusterState, DaemonSet, Membership, NodeInfo, Release};
+pub use super::cluster::{ClusterState, DaemonSet, Membership, NodeInfo, Release, KUBELET_CLIENT_CERT};
 
 /// The kernel modules Kubernetes nodes need (overlayfs for containerd, br_netfilter for flannel).
 pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
@@ -60,10 +60,15 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ),
         (
             "services",
+            // One systemctl for all units (their blocks come in the order asked, an empty line
+            // apart), printed as `unit active enabled`; a unit without an answer gets empty fields.
             format!(
-                "for u in {}; do printf '%s %s %s\\n' \"$u\" \"$(systemctl is-active \"$u\" 2>/dev/null)\" \
-                 \"$(systemctl is-enabled \"$u\" 2>/dev/null)\"; done",
-                SERVICES.join(" ")
+                "systemctl show -p ActiveState -p UnitFileState {u} 2>/dev/null | awk -v names='{u}' \
+                 'BEGIN {{ n = split(names, N, \" \"); i = 1 }} \
+                 /^$/ {{ if (seen) {{ print N[i], a, e; i++ }}; seen = 0; a = \"\"; e = \"\"; next }} \
+                 /^ActiveState=/ {{ a = substr($0, 13); seen = 1 }} /^UnitFileState=/ {{ e = substr($0, 15); seen = 1 }} \
+                 END {{ if (seen) {{ print N[i], a, e; i++ }}; for (; i <= n; i++) print N[i], \"\", \"\" }}'",
+                u = SERVICES.join(" ")
             ),
         ),
         (
@@ -124,6 +129,7 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ("apiserver", super::cluster::apiserver_query()),
         ("membership", super::cluster::membership_query()),
         ("leftovers", super::leftovers::query()),
+        ("trust", super::trust::query()),
     ]
 }
 
@@ -169,6 +175,8 @@ pub struct State {
     pub membership: Membership,
     /// What a node leaves behind that `reset` removes.
     pub leftovers: super::leftovers::Leftovers,
+    /// Which CAs the consumers of the cluster CA trust (gathered by `pki rotate-ca` only).
+    pub trust: super::trust::Trust,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -289,6 +297,7 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .map(|s| s == "ok"),
         membership: Membership::parse(&get("membership")),
         leftovers: super::leftovers::parse(&get("leftovers")),
+        trust: super::trust::parse(&get("trust")),
     }
 }
 
