@@ -54,6 +54,9 @@ pub async fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
         admin
     };
     let cluster = inv.cluster.name.as_str();
+    if let Some(dir) = &a.out_dir {
+        return handout(dir, &inv, &admin);
+    }
     if let Some(out) = &a.out {
         write_private(out, admin.as_bytes())?;
         println!("wrote {} (admin of `{cluster}`; keep it private)", out.display());
@@ -76,6 +79,27 @@ pub async fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
     println!("merged `{cluster}` into {} as context `{context}`", target.display());
     println!("use it: kubectl config use-context {context}");
     hold_tunnel(&a, first).await
+}
+
+/// `--out-dir`: `<cluster>.kubeconfig` with its context named after the cluster, and the handout
+/// page beside it as Markdown and HTML.
+fn handout(dir: &Path, inv: &Inventory, admin: &str) -> Result<u8, Failure> {
+    let cluster = inv.cluster.name.as_str();
+    let (text, context) = merge(None, admin, cluster).map_err(Failure::Usage)?;
+    let server = crate::kubeconfig::server_of(&text).unwrap_or_default();
+    let file = format!("{cluster}.kubeconfig");
+    write_private(&dir.join(&file), text.as_bytes())?;
+    let md = crate::report::handout::markdown(inv, &file, &server, &context);
+    let html = crate::plan::guide::html(&format!("Cluster {cluster}"), &md);
+    for (name, body) in [(format!("{cluster}.md"), md), (format!("{cluster}.html"), html)] {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(|e| Failure::Io(format!("cannot write `{}`: {e}", p.display())))?;
+    }
+    println!(
+        "wrote {}/{cluster}.kubeconfig (context `{context}`, admin of `{cluster}`; keep it private) and the handout {cluster}.md, {cluster}.html",
+        dir.display()
+    );
+    Ok(crate::exit::OK)
 }
 
 /// With `--tunnel`: forwards 127.0.0.1:PORT here to 127.0.0.1:6443 on `cp` over SSH (strict host

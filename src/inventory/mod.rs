@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub use error::{InventoryError, Problem};
 pub use names::{ClusterName, HostName};
+pub use validate::class;
 
 /// A loaded and validated inventory: the whole cluster, whatever `--on` later selects.
 #[derive(Debug, Clone, Serialize)]
@@ -66,13 +67,17 @@ pub struct NodeSettings {
 #[derive(Debug, Clone, Serialize)]
 pub struct HelmRelease {
     pub name: String,
-    /// A chart name in `repo`, an `oci://` reference, or `repo/chart` of a repository helm knows.
+    /// A chart name in `repo`, an `oci://` reference, `repo/chart` of a repository helm knows, or
+    /// the name of the chart in `archive`.
     pub chart: String,
     pub version: String,
     pub repo: Option<String>,
     pub namespace: String,
     /// Absolute path of the values file on this machine.
     pub values: Option<PathBuf>,
+    /// A local chart archive (`chart = "charts/orion-1.2.3.tgz"`), absolute; then `chart` is the
+    /// name its Chart.yaml gives and `version` its version.
+    pub archive: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,6 +1,7 @@
 //! The inventory file exactly as written: a serde mirror of the TOML with byte spans kept on every
 //! value that validation may need to point at. Unknown keys are rejected here (`deny_unknown_fields`).
-//! Owns no rules; `validate` turns this into an [`super::Inventory`].
+//! Owns no rules; `validate` turns this into an [`super::Inventory`]. A class file (`[class]`, many
+//! clusters) is mirrored by [`RawClass`], whose clusters `validate::class` turns into inventories.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -187,4 +188,99 @@ pub struct RawHost {
     pub identity_file: Option<S<String>>,
     pub jump_host: Option<S<String>>,
     pub sudo: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClass {
+    pub class: S<RawClassTable>,
+    pub cluster: Option<S<RawShared>>,
+    pub ssh: Option<S<RawSsh>>,
+    pub pki: Option<S<RawPki>>,
+    pub container_runtime: Option<S<RawRuntime>>,
+    pub artifacts: Option<S<RawArtifacts>>,
+    pub proxy: Option<S<RawProxy>>,
+    pub os: Option<S<RawOs>>,
+    pub helm: Option<S<RawHelm>>,
+    pub api: Option<S<RawApi>>,
+    pub kubelet: Option<S<RawKubelet>>,
+    pub kube_proxy: Option<S<RawKubeProxy>>,
+    pub kubeadm: Option<S<RawKubeadm>>,
+    pub upgrade: Option<S<RawUpgrade>>,
+    #[serde(default)]
+    pub clusters: Vec<S<RawMember>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassTable {
+    pub name: Option<S<String>>,
+    pub clusters_at_once: Option<S<u32>>,
+    pub generate: Option<S<RawGenerate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerate {
+    pub prefix: Option<S<String>>,
+    pub per_cluster: Option<S<u32>>,
+    pub hosts: S<Vec<S<GenHost>>>,
+}
+
+/// A generated cluster's host: its address, or a table with the per-host keys of `[[hosts]]`
+/// but `name` and `roles`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum GenHost {
+    Address(String),
+    Full(RawGenHost),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenHost {
+    pub address: String,
+    pub internal_address: Option<String>,
+    pub node_ip: Option<String>,
+    pub iface: Option<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_file: Option<String>,
+    pub jump_host: Option<String>,
+    pub sudo: Option<bool>,
+}
+
+/// `[cluster]` of a class (no name: each cluster has its own), or a cluster's overrides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShared {
+    pub kubernetes_version: Option<S<String>>,
+    pub pod_subnet: Option<S<String>>,
+    pub service_subnet: Option<S<String>>,
+    pub dns_domain: Option<S<String>>,
+    pub control_plane_endpoint: Option<S<String>>,
+    pub encrypt_secrets: Option<S<bool>>,
+    pub audit_log: Option<S<bool>>,
+    pub namespaces: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    pub name: S<String>,
+    #[serde(default)]
+    pub hosts: Vec<S<RawHost>>,
+    pub cluster: Option<S<RawShared>>,
+    pub ssh: Option<S<RawSsh>>,
+    pub pki: Option<S<RawPki>>,
+    pub container_runtime: Option<S<RawRuntime>>,
+    pub artifacts: Option<S<RawArtifacts>>,
+    pub proxy: Option<S<RawProxy>>,
+    pub os: Option<S<RawOs>>,
+    pub helm: Option<S<RawHelm>>,
+    pub api: Option<S<RawApi>>,
+    pub kubelet: Option<S<RawKubelet>>,
+    pub kube_proxy: Option<S<RawKubeProxy>>,
+    pub kubeadm: Option<S<RawKubeadm>>,
+    pub upgrade: Option<S<RawUpgrade>>,
 }

@@ -2,6 +2,7 @@
 //! a terminal, plain lines otherwise or with NO_COLOR, JSON lines on request) and the final tables.
 //! Work never prints: it sends [`Event`]s through a [`Reporter`].
 
+pub mod handout;
 mod progress;
 pub mod table;
 

@@ -12,6 +12,7 @@ use super::raw::{RawHost, RawInventory, S};
 use super::*;
 
 mod api;
+pub mod class;
 mod cluster;
 mod host;
 mod kube;
@@ -65,35 +66,64 @@ impl Ctx {
 }
 
 pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> {
-    let text = Arc::new(text);
-    let src = NamedSource::new(path.display().to_string(), text.clone()).with_language("toml");
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
-    let mut cx = Ctx {
-        src,
-        text: text.clone(),
-        dir,
-        problems: Vec::new(),
-    };
-    let invalid = |cx: Ctx| InventoryError::Invalid {
-        path: path.display().to_string(),
-        problems: cx.problems,
-    };
-
-    let raw: RawInventory = match toml::from_str(&text) {
+    let mut cx = Ctx::new(path, text);
+    if class::is_class(&cx.text) {
+        let text = cx.text.clone();
+        let name = class::selected(path, &text)?;
+        return class::member(cx, path, &name);
+    }
+    if let [first, ..] = class::selection() {
+        cx.err(
+            0..0,
+            format!(
+                "--cluster {first}: `{}` is one cluster's inventory, not a class",
+                path.display()
+            ),
+            "no [class] table in this file",
+            Some("leave out --cluster (and GROUNDUP_CLUSTER), or give a class file with -i".into()),
+        );
+        return Err(cx.invalid(path));
+    }
+    let raw: RawInventory = match toml::from_str(&cx.text.clone()) {
         Ok(raw) => raw,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let (msg, help) = toml_hint(e.message());
             cx.err(span, msg, "here", help);
-            return Err(invalid(cx));
+            return Err(cx.invalid(path));
         }
     };
+    finish(cx, path, &raw)
+}
 
+impl Ctx {
+    fn new(path: &Path, text: String) -> Ctx {
+        let text = Arc::new(text);
+        let src = NamedSource::new(path.display().to_string(), text.clone()).with_language("toml");
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Ctx {
+            src,
+            text,
+            dir,
+            problems: Vec::new(),
+        }
+    }
+
+    fn invalid(self, path: &Path) -> InventoryError {
+        InventoryError::Invalid {
+            path: path.display().to_string(),
+            problems: self.problems,
+        }
+    }
+}
+
+/// The checks of one cluster's raw inventory (a file's, or a class member's).
+fn finish(mut cx: Ctx, path: &Path, raw: &RawInventory) -> Result<Inventory, InventoryError> {
     let mut cluster = cluster::cluster(&mut cx, &raw.cluster);
     if let (Some(c), Some(api)) = (cluster.as_mut(), raw.api.as_ref()) {
         api::api(&mut cx, api, &raw.cluster, c);
@@ -113,10 +143,10 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
             Some("add a [[hosts]] table per machine with `name`, `address` and `roles`".into()),
         );
     }
-    let etcd = rules::whole_cluster(&mut cx, &raw, &hosts, cluster.as_ref());
+    let etcd = rules::whole_cluster(&mut cx, raw, &hosts, cluster.as_ref());
     let pki = pki::pki(&mut cx, raw.pki.as_ref());
-    let node = node::node(&mut cx, &raw);
-    let kube = kube::kube(&mut cx, &raw);
+    let node = node::node(&mut cx, raw);
+    let kube = kube::kube(&mut cx, raw);
 
     match (cluster, etcd) {
         (Some(mut c), Some(etcd)) if cx.problems.is_empty() => {
@@ -130,7 +160,7 @@ pub fn validate(path: &Path, text: String) -> Result<Inventory, InventoryError> 
                 hosts: hosts.into_iter().map(|(h, _)| h).collect(),
             })
         }
-        _ => Err(invalid(cx)),
+        _ => Err(cx.invalid(path)),
     }
 }
 

@@ -216,6 +216,48 @@ fn release(cx: &mut Ctx, raw: &S<super::super::raw::RawRelease>) -> Option<HelmR
         );
         ok = false;
     }
+    // A local chart archive: its own Chart.yaml names the chart and must carry the pinned version.
+    let chart_ref = r.chart.get_ref().trim();
+    let mut archive = None;
+    let mut chart = chart_ref.to_string();
+    if (chart_ref.ends_with(".tgz") || chart_ref.ends_with(".tar.gz")) && !chart_ref.starts_with("oci://") {
+        let path = cx.path(chart_ref);
+        if let Some(repo) = &r.repo {
+            cx.err(
+                repo.span(),
+                "a local chart archive takes no repo",
+                "remove this",
+                Some("`chart` names a file here; `repo` is for charts fetched by name".into()),
+            );
+            ok = false;
+        }
+        match crate::artifacts::chart_meta(&path) {
+            Ok((name, have)) if have == v => {
+                chart = name;
+                archive = Some(path);
+            }
+            Ok((name, have)) => {
+                cx.err(
+                    r.version.span(),
+                    format!("the archive holds {name} {have}, not {v}"),
+                    "not the archive's version",
+                    Some(format!(
+                        "set version = \"{have}\", or point `chart` at the archive of {v}"
+                    )),
+                );
+                ok = false;
+            }
+            Err(e) => {
+                cx.err(
+                    r.chart.span(),
+                    e,
+                    "not a chart archive",
+                    Some("paths are relative to the inventory file; make one with `helm package`".into()),
+                );
+                ok = false;
+            }
+        }
+    }
     if r.chart.get_ref().trim().is_empty() {
         cx.err(
             r.chart.span(),
@@ -239,7 +281,7 @@ fn release(cx: &mut Ctx, raw: &S<super::super::raw::RawRelease>) -> Option<HelmR
     }
     ok.then(|| HelmRelease {
         name: r.name.get_ref().clone(),
-        chart: r.chart.get_ref().trim().to_string(),
+        chart,
         version: v.to_string(),
         repo: r.repo.as_ref().map(|x| x.get_ref().clone()),
         namespace: r
@@ -247,5 +289,6 @@ fn release(cx: &mut Ctx, raw: &S<super::super::raw::RawRelease>) -> Option<HelmR
             .as_ref()
             .map_or_else(|| "default".into(), |n| n.get_ref().clone()),
         values: values.map(|(p, _)| p),
+        archive,
     })
 }
