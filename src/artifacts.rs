@@ -220,6 +220,48 @@ impl Known {
     }
 }
 
+/// One file outside the `[artifacts]` folder (a local chart archive), hashed, as an artifact
+/// uploaded under `name`.
+pub fn single(local: &Path, name: &str) -> Result<Artifact, String> {
+    let (sha256, size) = hash_file(local)?;
+    Ok(describe(name.to_string(), local.to_path_buf(), sha256, size))
+}
+
+/// The `name` and `version` of the chart in a helm chart archive (`helm package`'s `.tgz`: one
+/// folder holding `Chart.yaml`).
+pub fn chart_meta(local: &Path) -> Result<(String, String), String> {
+    let bad = |why: String| format!("`{}` is not a helm chart archive: {why}", local.display());
+    if !local.is_file() {
+        return Err(format!("chart archive `{}` does not exist", local.display()));
+    }
+    let f = std::fs::File::open(local).map_err(|e| bad(e.to_string()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
+        if path.components().count() == 2 && path.ends_with("Chart.yaml") {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(|e| bad(e.to_string()))?;
+            let y: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
+            let field = |k: &str| y.get(k).and_then(|v| v.as_str()).map(String::from);
+            return match (field("name"), field("version")) {
+                (Some(n), Some(v))
+                    if [&n, &v].iter().all(|s| {
+                        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+                    }) =>
+                {
+                    Ok((n, v))
+                }
+                (Some(n), Some(v)) => Err(bad(format!(
+                    "chart name `{n}` or version `{v}` has characters helm does not allow"
+                ))),
+                _ => Err(bad("Chart.yaml has no name or version".into())),
+            };
+        }
+    }
+    Err(bad("no <chart>/Chart.yaml inside".into()))
+}
+
 fn hash_file(p: &Path) -> Result<(String, u64), String> {
     let mut f = std::fs::File::open(p).map_err(|e| format!("cannot read artifact `{}`: {e}", p.display()))?;
     let mut h = Sha256::new();

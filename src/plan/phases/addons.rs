@@ -3,14 +3,16 @@
 //! plane once the nodes are Ready. What exists is read from the cluster (facts section
 //! `cluster`): a namespace that exists, and a release deployed at the same chart version with
 //! the same values file, are left alone. Values files may hold passwords: 0600, never shown.
+//! A chart from a local archive (`chart = "charts/orion-1.2.3.tgz"`) is uploaded once, like the
+//! `[artifacts]` files, sha256-checked, and installed from there.
 
 use crate::facts::HostFacts;
 use crate::inventory::{HelmRelease, Host, Role};
 use crate::paths;
 use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 
-use super::file;
 use super::kubeadm_config::first_control_plane;
+use super::{file, upload};
 
 pub struct Addons;
 
@@ -26,16 +28,15 @@ pub fn values_path(r: &HelmRelease) -> String {
     )
 }
 
-/// The `helm upgrade --install` of a release (no secrets: values travel in a file).
-pub fn helm_command(r: &HelmRelease) -> String {
-    let mut c = format!(
-        "{} upgrade --install {} {} --version {} --namespace {} --create-namespace",
-        paths::HELM,
-        r.name,
-        r.chart,
-        r.version,
-        r.namespace
-    );
+/// The `helm upgrade --install` of a release (no secrets: values travel in a file). `archive` is
+/// the uploaded chart archive's path on the host, for a release from a local archive.
+pub fn helm_command(r: &HelmRelease, archive: Option<&str>) -> String {
+    let mut c = format!("{} upgrade --install {} ", paths::HELM, r.name);
+    match archive {
+        Some(path) => c.push_str(path),
+        None => c.push_str(&format!("{} --version {}", r.chart, r.version)),
+    }
+    c.push_str(&format!(" --namespace {} --create-namespace", r.namespace));
     if let Some(repo) = &r.repo {
         c.push_str(&format!(" --repo {repo}"));
     }
@@ -113,7 +114,19 @@ impl Phase for Addons {
                 );
                 continue;
             }
-            let cmd = helm_command(r);
+            // A local archive goes up once (only when it is to be installed), like the other
+            // artifacts, checked by sha256.
+            let archive = match &r.archive {
+                Some(local) => {
+                    let name = format!("{}-{}.tgz", r.chart, r.version);
+                    let a = crate::artifacts::single(local, &name).map_err(|e| {
+                        PlanError::new(e, "fix `chart` in [[helm.releases]] (relative to the inventory)")
+                    })?;
+                    Some(upload(&mut hs, &hf.facts, &a))
+                }
+                None => None,
+            };
+            let cmd = helm_command(r, archive.as_deref());
             hs.change(
                 Step::script(
                     &format!("helm-release-{}", r.name),
