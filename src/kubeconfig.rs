@@ -24,6 +24,14 @@ pub fn with_server(admin: &str, server: &str) -> String {
         + "\n"
 }
 
+/// The first `server:` of a kubeconfig.
+pub fn server_of(kubeconfig: &str) -> Option<String> {
+    kubeconfig
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("server: "))
+        .map(|s| s.trim().to_string())
+}
+
 /// Adds `tls-server-name: NAME` beside every `server:` line (the name checked in the API server's
 /// certificate when the address is not one of its SANs, as through a tunnel).
 pub fn with_tls_server_name(admin: &str, name: &str) -> String {

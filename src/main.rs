@@ -3,12 +3,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use groundup::cli::{Cli, Command, ImportCommand, PkiCommand};
 use groundup::commands::{self, Failure};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    groundup::inventory::class::select(cli.cluster.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -17,11 +22,17 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // A class file with other than one cluster selected: each cluster in a process of its own.
+        if let Some(class) = commands::class::invocation(&matches) {
+            return commands::class::run(class).await;
+        }
         match cli.command {
             Command::Check(a) => commands::check::run(a).await,
             Command::Exec(a) => commands::exec::run(a).await,
             Command::Plan(a) => commands::plan::run(a).await,
             Command::Explain(a) => commands::explain::run(a).await,
+            Command::Status(a) => commands::status::run(a).await,
+            Command::Diagnose(a) => commands::diagnose::run(a).await,
             Command::Apply(a) => commands::apply::run(a).await,
             Command::Backup(a) => commands::backup::run(a).await,
             Command::Restore(a) => commands::restore::run(a).await,
@@ -32,6 +43,7 @@ fn main() -> ExitCode {
             Command::Kubeconfig(a) => commands::kubeconfig::run(a).await,
             Command::Pki(PkiCommand::Status(a)) => commands::pki_status::run(a).await,
             Command::Pki(PkiCommand::Renew(a)) => commands::pki_renew::run(a).await,
+            Command::Pki(PkiCommand::RotateCa(a)) => commands::pki_rotate::run(a).await,
             Command::Pki(c) => commands::pki::run(c),
             Command::Import(ImportCommand::Ansible(a)) => commands::import::ansible(a),
             Command::Completions(a) => commands::docs::completions(a),

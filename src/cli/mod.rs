@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::report::ProgressMode;
 
+mod pki;
 mod tools;
-pub use tools::{CompletionsArgs, ExplainArgs, ImportAnsibleArgs, ImportCommand, ManArgs};
+pub use pki::{JoinInfoArgs, PkiArgs, PkiCommand, PkiReadArgs, PkiRenewArgs, PkiRotateCaArgs, PkiStatusArgs};
+pub use tools::{CompletionsArgs, DiagnoseArgs, ExplainArgs, ImportAnsibleArgs, ImportCommand, ManArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +21,10 @@ pub use tools::{CompletionsArgs, ExplainArgs, ImportAnsibleArgs, ImportCommand, 
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// With a class file (many clusters): only these clusters, comma-separated. One name runs the
+    /// command on that cluster alone, here; otherwise each cluster runs in a process of its own.
+    #[arg(long, global = true, env = "GROUNDUP_CLUSTER", value_name = "NAME,…")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +38,12 @@ pub enum Command {
     /// The plan as a guide: per phase why it is needed, then the exact commands and files per host
     /// (secrets masked), and what each host already has. Read-only.
     Explain(ExplainArgs),
+    /// The running cluster at a glance: nodes, control-plane components, etcd members, add-ons,
+    /// certificate expiry and whether `plan` would change anything. Read-only.
+    Status(PkiStatusArgs),
+    /// Logs, facts and configurations of every host and the cluster in one bundle for a bug
+    /// report, with every key, token and password removed. Read-only on the hosts.
+    Diagnose(DiagnoseArgs),
     /// Bring the hosts to the inventory's state, phase by phase; a second apply changes nothing.
     Apply(ApplyArgs),
     /// Take hosts back to a clean OS (kubeadm reset and all it leaves behind), verified after;
@@ -60,93 +72,6 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// The manual pages (groundup.1 and one per command) into a folder, for `man -l` or MANPATH.
     Man(ManArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PkiCommand {
-    /// Create or complete certs/<cluster>/: CAs are never replaced; a leaf is reissued only when it
-    /// no longer matches the inventory or expires soon, and the output says why.
-    Generate(PkiArgs),
-    /// A table of every certificate: file, CN, O, SANs, not-after, issuer.
-    Show(PkiReadArgs),
-    /// Chains, key/certificate pairs, expiry, and (with -i) SANs and identities against the inventory.
-    Verify(PkiReadArgs),
-    /// The bootstrap token (masked unless --reveal), the CA certificate hash and the join command.
-    JoinInfo(JoinInfoArgs),
-    /// Every certificate on every host (over SSH): one table sorted by expiry, with drift from the
-    /// local PKI and CA mismatches marked.
-    Status(PkiStatusArgs),
-    /// Reissue what expires (or --all) here, then roll it out one host at a time, restarting what
-    /// reads it and waiting for it to be healthy before the next.
-    Renew(PkiRenewArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PkiRenewArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
-    /// Reissue every leaf, not only those that expire soon (CAs are never replaced).
-    #[arg(long)]
-    pub all: bool,
-    /// Reissue leaves that expire within this many days.
-    #[arg(long, default_value_t = 30)]
-    pub renew_before_days: u32,
-}
-
-#[derive(Debug, Args)]
-pub struct PkiStatusArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
-    /// A certificate that expires within this many days makes the exit code 1.
-    #[arg(long, default_value_t = 30)]
-    pub warn_days: u32,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct PkiArgs {
-    /// The inventory file.
-    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
-    pub inventory: PathBuf,
-    /// Where the PKI lives (default: certs/<cluster> in the current directory).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
-    /// Reissue leaves that expire within this many days.
-    #[arg(long, default_value_t = 30)]
-    pub renew_before_days: u32,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct PkiReadArgs {
-    /// The inventory (its certs folder, and what the certificates should say).
-    #[arg(short, long, env = "GROUNDUP_INVENTORY")]
-    pub inventory: Option<PathBuf>,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
-    /// Any folder of certificates instead, e.g. /etc/kubernetes/pki copied from a node.
-    #[arg(long, conflicts_with = "certs_dir")]
-    pub dir: Option<PathBuf>,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct JoinInfoArgs {
-    #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
-    pub inventory: PathBuf,
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
-    /// Print the bootstrap token in full (it lets a machine join the cluster).
-    #[arg(long)]
-    pub reveal: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -335,7 +260,7 @@ pub struct ResetArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("dest").required(true).args(["out", "merge"])))]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["out", "merge", "out_dir"])))]
 pub struct KubeconfigArgs {
     #[arg(short, long, env = "GROUNDUP_INVENTORY", default_value = "inventory.toml")]
     pub inventory: PathBuf,
@@ -351,6 +276,10 @@ pub struct KubeconfigArgs {
     /// Where the PKI lives (default: certs/<cluster>).
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
+    /// Write `<cluster>.kubeconfig` (context `kubernetes-admin@<cluster>`) and a handout page
+    /// (`<cluster>.md`, `<cluster>.html`: nodes, addresses, first commands) into this folder.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "merge", "tunnel"])]
+    pub out_dir: Option<PathBuf>,
     /// Reach the API through SSH: the kubeconfig points at 127.0.0.1:PORT here, forwarded to the
     /// first control plane's own API server, and groundup keeps the tunnel open until Ctrl-C.
     /// For API addresses this machine cannot reach (two-NIC VMs, private networks, bastions).

@@ -59,3 +59,19 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub certs_dir: Option<PathBuf>,
 }
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle to write (a gzip'd tar).
+    #[arg(long, value_name = "FILE", default_value = "groundup-diagnose.tar.gz")]
+    pub out: PathBuf,
+    /// How many journal lines per unit and host.
+    #[arg(long, default_value_t = 300)]
+    pub lines: u32,
+    /// Where the PKI lives (default: certs/<cluster>); its keys and the cluster's secrets are what
+    /// the bundle is checked against before it is written.
+    #[arg(long)]
+    pub certs_dir: Option<PathBuf>,
+}

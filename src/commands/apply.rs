@@ -17,6 +17,13 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
     let phases = action.phases;
     let run = Run::start_locked(&args.common, "apply")?;
     let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    // A rotation moves the PKI stage by stage, restarting what reads it: apply would place it
+    // without those restarts.
+    if phases.iter().any(|p| p.name() == "pki-files") {
+        if let Some(why) = crate::pki::rotate::finish_first(&cx.pki, &run.inventory.path, "apply") {
+            return Err(Failure::Usage(why));
+        }
+    }
     // The PKI is made here, by `groundup pki generate`; an apply that would reach pki-files without it
     // stops before it changes any host, instead of after minutes of preparation (issue 10).
     if !cx.pki_pending.is_empty() && phases.iter().any(|p| p.name() == "pki-files") {

@@ -4,6 +4,8 @@
 pub mod apply;
 pub mod backup;
 pub mod check;
+pub mod class;
+pub mod diagnose;
 pub mod docs;
 pub mod exec;
 pub mod explain;
@@ -11,12 +13,14 @@ pub mod import;
 pub mod kubeconfig;
 pub mod pki;
 pub mod pki_renew;
+pub mod pki_rotate;
 pub mod pki_status;
 pub mod plan;
 pub mod remove;
 pub mod render;
 pub mod reset;
 pub mod restore;
+pub mod status;
 pub mod upgrade;
 
 use std::path::PathBuf;

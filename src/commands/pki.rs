@@ -23,8 +23,8 @@ pub fn run(cmd: PkiCommand) -> Result<u8, Failure> {
         PkiCommand::Show(a) => run_show(a),
         PkiCommand::Verify(a) => run_verify(a),
         PkiCommand::JoinInfo(a) => run_join_info(a),
-        PkiCommand::Status(_) | PkiCommand::Renew(_) => Err(Failure::Internal(
-            "pki status and renew reach hosts: dispatched by main".into(),
+        PkiCommand::Status(_) | PkiCommand::Renew(_) | PkiCommand::RotateCa(_) => Err(Failure::Internal(
+            "pki status, renew and rotate-ca reach hosts: dispatched by main".into(),
         )),
     }
 }

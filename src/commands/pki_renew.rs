@@ -25,6 +25,12 @@ pub async fn run(args: PkiRenewArgs) -> Result<u8, Failure> {
             inv.path.display()
         )));
     }
+    let pki = crate::plan::Context::with_certs(inv, Some(&dir))
+        .map_err(Failure::Usage)?
+        .pki;
+    if let Some(why) = crate::pki::rotate::finish_first(&pki, &inv.path, "renew") {
+        return Err(Failure::Usage(why));
+    }
     let renew = if args.all {
         time::Duration::days(365 * 200)
     } else {

@@ -35,41 +35,21 @@ pub async fn run(args: PkiStatusArgs) -> Result<u8, Failure> {
         title: "read certificates".into(),
         hosts: hosts.len(),
     });
-    // Without a local PKI there is nothing to compare with: expiry only.
-    let compare = !cx.pki.is_empty();
-    let results = window::for_each(&hosts, args.common.parallel.into(), |h| {
-        let placed = if compare {
-            placements(inv, h).unwrap_or_default()
-        } else {
-            vec![]
-        };
-        let paths: Vec<String> = placed.iter().map(|p| p.path.clone()).collect();
-        let t = &run.transport;
-        async move {
-            let req = Request::script("read certificates", Action::script_text(&script(&paths)));
-            (placed, t.run(h, &req).await)
-        }
-    })
+    let (rows, unreachable) = read_rows(
+        &run,
+        &cx,
+        &hosts,
+        args.common.parallel.into(),
+        now,
+        args.warn_days.into(),
+    )
     .await;
+    let compare = !cx.pki.is_empty();
     let mut report = Report {
-        rows: vec![],
-        unreachable: vec![],
+        rows,
+        unreachable,
         exit_code: exit::OK,
     };
-    let local: &BTreeMap<String, String> = &cx.pki;
-    for (h, (placed, res)) in hosts.iter().zip(results) {
-        match res {
-            Ok(o) => report.rows.extend(rows(
-                h.name.as_str(),
-                &o.stdout,
-                &placed,
-                local,
-                now,
-                args.warn_days.into(),
-            )),
-            Err(e) => report.unreachable.push(format!("{}: {e}", h.name)),
-        }
-    }
     report.rows.sort_by(|a, b| {
         (a.not_after == 0, a.not_after, &a.host, &a.file).cmp(&(b.not_after == 0, b.not_after, &b.host, &b.file))
     });
@@ -139,6 +119,54 @@ pub async fn run(args: PkiStatusArgs) -> Result<u8, Failure> {
         }
     }
     Ok(report.exit_code)
+}
+
+/// Every host's certificate rows (as `pki status` reads them, compared with the local PKI when
+/// there is one), and the hosts that did not answer (`name: error`).
+pub(super) async fn read_rows(
+    run: &Run,
+    cx: &Context<'_>,
+    hosts: &[Host],
+    parallel: usize,
+    now: i64,
+    warn_days: i64,
+) -> (Vec<Row>, Vec<String>) {
+    // Without a local PKI there is nothing to compare with: expiry only.
+    let compare = !cx.pki.is_empty();
+    let inv = cx.inv;
+    let results = window::for_each(hosts, parallel, |h| {
+        let placed = if compare {
+            placements(inv, h).unwrap_or_default()
+        } else {
+            vec![]
+        };
+        let paths: Vec<String> = placed.iter().map(|p| p.path.clone()).collect();
+        let t = &run.transport;
+        async move {
+            let req = Request::script("read certificates", Action::script_text(&script(&paths)));
+            (placed, t.run(h, &req).await)
+        }
+    })
+    .await;
+    let (mut rows_out, mut unreachable) = (vec![], vec![]);
+    // What groundup places, a CA under rotation included (both CAs, `pki rotate-ca`).
+    let local: BTreeMap<String, String> = cx
+        .pki
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                crate::pki::rotate::trust(&cx.pki, k).unwrap_or_else(|| v.clone()),
+            )
+        })
+        .collect();
+    for (h, (placed, res)) in hosts.iter().zip(results) {
+        match res {
+            Ok(o) => rows_out.extend(rows(h.name.as_str(), &o.stdout, &placed, &local, now, warn_days)),
+            Err(e) => unreachable.push(format!("{}: {e}", h.name)),
+        }
+    }
+    (rows_out, unreachable)
 }
 
 fn date(unix: i64) -> String {

@@ -28,6 +28,12 @@ pub async fn run(args: UpgradeArgs) -> Result<u8, Failure> {
     let to = inv.cluster.kubernetes_version;
     let mut cx = Context::with_certs(inv, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
     cx.upgrade.drain_timeout = args.drain_timeout;
+    // kubeadm writes the control plane's manifests again: mid-rotation it would point the
+    // controller manager's signer back at a bundle, which it refuses.
+    if let Some(why) = crate::pki::rotate::finish_first(&cx.pki, &inv.path, "upgrade") {
+        run.finish().await;
+        return Err(Failure::Usage(why));
+    }
     let nodes: Vec<Host> = inv.hosts.iter().filter(|h| h.is_node()).cloned().collect();
     let parallel: usize = args.common.parallel.into();
     let (planned, code) = run.plan(&cx, &parts::all(), &nodes, parallel).await;

@@ -7,6 +7,7 @@ mod decide;
 pub mod generate;
 pub mod inspect;
 pub mod issue;
+pub mod rotate;
 pub mod spec;
 pub mod status;
 pub mod store;

@@ -217,6 +217,16 @@ pub trait Phase: Send + Sync {
     fn gate(&self) -> bool {
         false
     }
+    /// Plans from the facts' `leftovers` section (what `reset` removes), which a run gathers
+    /// only when one of its phases says so.
+    fn reads_leftovers(&self) -> bool {
+        false
+    }
+    /// Plans from the facts' `trust` section (the CA bundles a rotation of the kubernetes CA
+    /// moves), gathered only when one of the run's phases says so.
+    fn reads_trust(&self) -> bool {
+        false
+    }
     /// Compares what the inventory wants with the host's facts. Pure.
     fn plan(&self, cx: &Context, host: &Host, facts: &HostFacts) -> Result<HostSteps, PlanError>;
 }

@@ -5,14 +5,13 @@
 
 use std::path::Path;
 use std::process::{Command as Std, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::root;
 use crate::lab_support::{
-    counts, groundup, inventory, json, pki_generate, reset, run_json, sh, stand_in_debs, stand_in_helm, stand_in_image,
-    walk,
+    counts, groundup, inventory, json, kill_after_prepare_os, pki_generate, reset, run_json, sh, stand_in_debs,
+    stand_in_helm, stand_in_image, walk,
 };
 
 #[test]
@@ -347,6 +346,7 @@ fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
         );
     }
     pki_status_sees_expiry_and_drift(d, inv, &certs);
+    crate::lab_diagnose::diagnose_bundle_holds_no_secret(d, inv, &certs);
     secret
 }
 
@@ -443,26 +443,7 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
         .spawn()
         .unwrap();
     // Pull the plug on lab-9 once it has finished prepare-os (its three steps are journaled).
-    let t0 = Instant::now();
-    loop {
-        let done = journal(&state)
-            .and_then(|j| j["hosts"]["lab-9"]["done"].as_array().cloned())
-            .unwrap_or_default();
-        if done.iter().filter(|s| s["phase"] == "prepare-os").count() >= 3 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "lab-9 never finished prepare-os"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(Std::new(root().join("scripts/lab"))
-        .args(["kill", "lab-9"])
-        .status()
-        .unwrap()
-        .success());
+    kill_after_prepare_os(|| journal(&state), "lab-9", "lab-9");
     let out = child.wait_with_output().unwrap();
     let v = json(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "a partial apply exits 1: {v:#}");
@@ -501,7 +482,7 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
 
     // The host comes back (same disk); --resume completes it and leaves the others alone.
     assert!(Std::new(root().join("scripts/lab"))
-        .args(["up", "9"])
+        .args(["start", "lab-9"])
         .status()
         .unwrap()
         .success());

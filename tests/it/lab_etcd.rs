@@ -5,7 +5,8 @@
 //! deleted; a truncated snapshot refused here and a corrupted one refused on the members, both
 //! before anything stops; `restore` brings the keys back on healthy members; the same snapshot
 //! restored onto three other hosts (lab-18..20, other addresses) with the inventory changed;
-//! `pki renew --all` rolled out one member at a time (issue 12); and `reset`: one member (it leaves the member list first), then the others, refused while the
+//! `pki renew --all` rolled out one member at a time and `pki rotate-ca --ca etcd` (issue 12,
+//! lab_rotate); and `reset`: one member (it leaves the member list first), then the others, refused while the
 //! control plane stays unless forced, verified clean.
 
 use std::path::Path;
@@ -25,8 +26,9 @@ fn inventory_on(dir: &Path, members: &[u32], file: &str) -> std::path::PathBuf {
         s.identity_file.as_ref().unwrap().display(),
         s.known_hosts.as_ref().unwrap().display()
     );
-    // The control plane is never touched here (--on @etcd); it only has to exist in the inventory.
-    let hosts = std::iter::once((1, "control-plane")).chain(members.iter().map(|m| (*m, "etcd")));
+    // The control plane (lab-27) is touched only by the CA rotation, which places the PKI there;
+    // nothing runs on it.
+    let hosts = std::iter::once((27, "control-plane")).chain(members.iter().map(|m| (*m, "etcd")));
     for (i, role) in hosts {
         t.push_str(&format!(
             "\n[[hosts]]\nname = \"lab-{i}\"\naddress = \"127.0.77.{}\"\ninternal_address = \"10.77.0.{}\"\nroles = [\"{role}\"]\n",
@@ -41,36 +43,13 @@ fn inventory_on(dir: &Path, members: &[u32], file: &str) -> std::path::PathBuf {
 
 #[test]
 fn external_etcd_over_mtls_then_backup_restore_elsewhere_and_reset() {
-    reset(&["lab-10", "lab-11", "lab-12"]);
+    reset(&["lab-10", "lab-11", "lab-12", "lab-27"]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let inv = inventory(d);
     let certs = pki_generate(d, &inv);
 
-    let apply = |d: &Path| {
-        let out = groundup(d)
-            .args([
-                "apply",
-                "--on",
-                "@etcd",
-                "--until",
-                "etcd",
-                "--progress",
-                "none",
-                "-o",
-                "json",
-                "-i",
-            ])
-            .arg(&inv)
-            .arg("--certs-dir")
-            .arg(&certs)
-            .arg("--state-dir")
-            .arg(d.join("state"))
-            .output()
-            .unwrap();
-        (out.status.code(), json(&out.stdout))
-    };
-    let (code, v) = apply(d);
+    let (code, v) = apply_members(d, &inv, &certs);
     assert_eq!(code, Some(0), "{v:#}");
     assert!(
         counts(&v).0 >= 3 * 11,
@@ -115,7 +94,7 @@ fn external_etcd_over_mtls_then_backup_restore_elsewhere_and_reset() {
     );
     assert_eq!((st, out.trim()), (0, "checked"), "{out}");
 
-    let (code, v) = apply(d);
+    let (code, v) = apply_members(d, &inv, &certs);
     assert_eq!(
         (code, counts(&v).0, counts(&v).2),
         (Some(0), 0, 0),
@@ -123,6 +102,7 @@ fn external_etcd_over_mtls_then_backup_restore_elsewhere_and_reset() {
     );
 
     renew(d, &inv, &certs);
+    crate::lab_rotate::rotate_etcd_ca(d, &inv, &certs);
     lifecycle(d, &inv, &certs);
 }
 
@@ -176,11 +156,37 @@ fn renew(d: &Path, inv: &Path, certs: &Path) {
 }
 
 /// etcdctl over mTLS against the member's own endpoint, as a shell function `e`.
-const E: &str =
+/// `apply --on @etcd --until etcd` (the members only; the control plane is never touched): exit
+/// code and JSON.
+pub(crate) fn apply_members(d: &Path, inv: &Path, certs: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = groundup(d)
+        .args([
+            "apply",
+            "--on",
+            "@etcd",
+            "--until",
+            "etcd",
+            "--progress",
+            "none",
+            "-o",
+            "json",
+            "-i",
+        ])
+        .arg(inv)
+        .arg("--certs-dir")
+        .arg(certs)
+        .arg("--state-dir")
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    (out.status.code(), json(&out.stdout))
+}
+
+pub(crate) const E: &str =
     "p=/etc/kubernetes/pki/etcd; e() { ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=$p/ca.crt \
     --cert=$p/healthcheck-client.crt --key=$p/healthcheck-client.key --dial-timeout=3s --command-timeout=5s \"$@\"; }";
 
-fn cmd(d: &Path, inv: &Path, certs: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+pub(crate) fn cmd(d: &Path, inv: &Path, certs: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let out = groundup(d)
         .args(args)
         .args(["--progress", "none", "-o", "json", "-i"])
@@ -198,7 +204,7 @@ fn cmd(d: &Path, inv: &Path, certs: &Path, args: &[&str]) -> (Option<i32>, serde
 }
 
 /// The keys `k*` as a member sees them, and how many members say they are healthy.
-fn keys_and_health(d: &Path, inv: &Path, member: &str) -> (String, String) {
+pub(crate) fn keys_and_health(d: &Path, inv: &Path, member: &str) -> (String, String) {
     let (st, out) = sh(
         d,
         inv,

@@ -264,3 +264,28 @@ fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
     h.set_cksum();
     b.append_data(&mut h, path, data).unwrap();
 }
+
+/// Waits until `node`'s three prepare-os steps are in the journal `journal` reads (an apply runs
+/// meanwhile), then pulls the plug on lab host `lab_host` (`scripts/lab kill`).
+pub fn kill_after_prepare_os(journal: impl Fn() -> Option<Value>, node: &str, lab_host: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let done = journal()
+            .and_then(|j| j["hosts"][node]["done"].as_array().cloned())
+            .unwrap_or_default();
+        if done.iter().filter(|s| s["phase"] == "prepare-os").count() >= 3 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(180),
+            "{node} never finished prepare-os"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = std::process::Command::new(root().join("scripts/lab"))
+        .args(["kill", lab_host])
+        .status()
+        .unwrap();
+    assert!(st.success(), "scripts/lab kill {lab_host}");
+}

@@ -1,20 +1,27 @@
 //! The one integration-test binary. Modules by area; tests named after behaviour.
 //! `lab_*` modules need the real test hosts from `scripts/lab up` and fail (never skip) without them.
 
+mod class;
 mod common;
+mod diagnose;
 mod docs;
 mod e2e;
+mod e2e_rotate;
+mod e2e_tools;
 mod engine;
 mod explain;
 mod facts;
 mod import;
 mod inventory;
 mod lab_apply;
+mod lab_class;
 mod lab_cli;
+mod lab_diagnose;
 mod lab_etcd;
 mod lab_fanout;
 mod lab_local_lb;
 mod lab_reset;
+mod lab_rotate;
 mod lab_support;
 mod lab_transport;
 mod lab_vm;
@@ -23,13 +30,17 @@ mod pki_etcd;
 mod pki_store;
 mod pki_tls;
 mod plan;
+mod plan_charts;
 mod plan_finished;
 mod plan_ha;
 mod plan_images;
 mod plan_kube;
 mod plan_renew;
 mod plan_reset;
+mod plan_rotate;
+mod plan_rotate_ca;
 mod plan_upgrade;
 mod preflight;
 mod ready;
+mod status;
 mod window;

@@ -86,10 +86,19 @@ pub fn content(cx: &Context, p: &Placement) -> Result<Content, PlanError> {
             "run `groundup pki generate` for this inventory",
         ));
     };
+    // A CA under rotation: hosts trust the old and the new one (`pki rotate-ca`), kubeconfigs too.
+    let text = crate::pki::rotate::trust(&cx.pki, &p.rel)
+        .or_else(|| {
+            p.rel
+                .ends_with(".conf")
+                .then(|| crate::pki::rotate::kubeconfig(&cx.pki, text))
+                .flatten()
+        })
+        .unwrap_or_else(|| text.clone());
     Ok(if p.secret {
-        Content::secret(text.clone())
+        Content::secret(text)
     } else {
-        Content::new(text.clone())
+        Content::new(text)
     })
 }
 

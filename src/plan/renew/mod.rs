@@ -12,17 +12,56 @@ use crate::plan::etcd_access::Access;
 use crate::plan::phases::{placement_content as pki_files_content, placements};
 use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 
+pub mod ca;
+
 pub struct RenewRollout;
 
 pub const ALL: &[&dyn Phase] = &[&RenewRollout];
+/// A rotation of the kubernetes CA: the control planes' files, then every kubelet, then what
+/// the API publishes, then the nodes' kubeadm configuration (its join configuration pins the
+/// signing CA's hash), so that `apply` afterwards has nothing to change.
+pub const KUBERNETES_CA: &[&dyn Phase] = &[
+    &RenewRollout,
+    &ca::KubeletTrust,
+    &ca::CaPublished,
+    &crate::plan::phases::kubeadm_config::KubeadmConfig,
+];
+/// A rotation of the front-proxy CA: the control planes' files, then what the API publishes.
+pub const FRONT_PROXY_CA: &[&dyn Phase] = &[&RenewRollout, &ca::CaPublished];
 
-/// Restarts a static pod's container (kubelet starts it again with the files on disk).
+/// Restarts a static pod's container (kubelet starts it again with the files on disk). kubelet
+/// delays the new start of a container whose pod holds an exited one of that name (its
+/// crash-loop back-off: 10 s, doubling up to 5 minutes, forgotten after 10 quiet minutes), so a
+/// restart right after others waited minutes (80-100 s per component after a renew and a
+/// rotation; up to 5 minutes later on): the exited container is removed, and kubelet starts a
+/// new one at once. (A new pod UID through the manifest avoids the back-off too, but cost 75 s
+/// for etcd alone.) The wait still covers the longest back-off.
 fn restart_pod(name: &str, wait: &str) -> String {
+    restart_with(
+        name,
+        &format!(
+            "if [ -n \"$old\" ]; then crictl stop \"$old\" >/dev/null; fi\n\
+             {} -a -q --state exited | xargs -r crictl rm >/dev/null 2>&1 || true",
+            pod_ps(name)
+        ),
+        wait,
+    )
+}
+
+/// kube-system's containers named `name` (a static pod's), as `crictl ps` filters them.
+fn pod_ps(name: &str) -> String {
+    format!("crictl ps --label io.kubernetes.pod.namespace=kube-system --name '^{name}$'")
+}
+
+/// Notes static pod `name`'s running container as `$old`, runs `change` (what makes kubelet
+/// start another: a stop, or a new manifest), then waits until another one runs and `wait` holds.
+pub(crate) fn restart_with(name: &str, change: &str, wait: &str) -> String {
+    let ps = pod_ps(name);
     format!(
-        "old=$(crictl ps -q --name '^{name}$' | head -n1)\nif [ -n \"$old\" ]; then crictl stop \"$old\" >/dev/null; fi\n\
-         for i in $(seq 90); do\n  new=$(crictl ps -q --name '^{name}$' --state running | head -n1)\n  \
+        "old=$({ps} -q | head -n1)\n{change}\n\
+         for i in $(seq 180); do\n  new=$({ps} -q --state running | head -n1)\n  \
          if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && {wait}; then exit 0; fi\n  sleep 2\ndone\n\
-         echo '{name} did not come back healthy within 3 minutes' >&2; exit 1"
+         echo '{name} did not come back healthy within 6 minutes (kubelet: journalctl -u kubelet)' >&2; exit 1"
     )
 }
 
@@ -39,21 +78,33 @@ impl Phase for RenewRollout {
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
         let f = &hf.facts;
         let mut hs = HostSteps::default();
+        // The controller manager's signing CA moves before ca.crt becomes a bundle.
+        // (Moved then, it still restarts below to read the files written after.)
+        if host.has(Role::ControlPlane) {
+            ca::signer_before(cx, hf, &mut hs)?;
+        }
         let mut changed: Vec<String> = Vec::new();
         let mut same = 0;
+        let mut writes = vec![];
         for p in placements(cx.inv, host)? {
             let content = pki_files_content(cx, &p)?;
             if f.state.files.get(&p.path) == Some(&content.sha256) {
                 same += 1;
                 continue;
             }
-            hs.change(Step::write(&format!("pki-{}", p.rel), &p.path, p.mode, content));
+            writes.push(Step::write(&format!("pki-{}", p.rel), &p.path, p.mode, content));
             changed.push(p.path);
+        }
+        for w in writes {
+            hs.change(w);
         }
         if same > 0 {
             hs.unchanged(format!("{same} PKI files"), "content is current");
         }
         if changed.is_empty() {
+            if host.has(Role::ControlPlane) {
+                ca::signer_after(cx, hf, &mut hs);
+            }
             return Ok(hs);
         }
         let etcd_changed = changed.iter().any(|p| p.contains("/pki/etcd/"));
@@ -113,7 +164,13 @@ impl Phase for RenewRollout {
             "restart kube-apiserver and wait until it answers /readyz",
             restart_pod("kube-apiserver", &readyz),
         ));
+        // The signing CA back in ca.crt (after the drop) restarts the controller manager by its
+        // manifest, as moving it away did.
+        let kcm_moved = ca::signer_after(cx, hf, &mut hs);
         for c in ["kube-controller-manager", "kube-scheduler"] {
+            if c == "kube-controller-manager" && kcm_moved {
+                continue;
+            }
             hs.change(Step::script(
                 &format!("{c}-restart"),
                 format!("restart {c}"),

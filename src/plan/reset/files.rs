@@ -12,6 +12,9 @@ use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 pub struct FilesCleanup;
 
 impl Phase for FilesCleanup {
+    fn reads_leftovers(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "files-cleanup"
     }

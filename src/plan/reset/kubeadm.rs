@@ -14,6 +14,9 @@ pub struct KubeadmReset;
 const KUBEADM_DIRS: [&str; 3] = ["/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd"];
 
 impl Phase for KubeadmReset {
+    fn reads_leftovers(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "kubeadm-reset"
     }

@@ -13,6 +13,9 @@ use crate::plan::{Context, HostSteps, Phase, PlanError, Step};
 pub struct NetworkCleanup;
 
 impl Phase for NetworkCleanup {
+    fn reads_leftovers(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "network-cleanup"
     }
