@@ -25,6 +25,26 @@ nspawn_up() {
   log "$n nspawn hosts ready; inventory: $REPO/inventory/lab.toml (lab-1..3; further hosts are for tests)"
 }
 
+# nspawn_start NAME...: starts only these hosts (a wiped one gets its new host key in known_hosts);
+# every other host, running or killed, is left as it is.
+nspawn_start() {
+  local name i lo base kh=$LAB_DIR/known_hosts
+  for name in "$@"; do [[ $name =~ ^lab-[0-9]+$ ]] || die "not an nspawn lab host: $name"; done
+  base=$(base_rootfs nspawn "")
+  netns_up
+  apt_proxy_up
+  touch "$kh"; cp "$kh" "$kh.tmp"
+  for name in "$@"; do
+    i=${name#lab-}; lo=127.0.77.$((10 + i))
+    grep -v "^\[$lo\]:2200 " "$kh.tmp" >"$kh.tmp2" || true; mv "$kh.tmp2" "$kh.tmp"
+    relays_kill "$name"
+    host_up "$base" "$name" "$NET.$((10 + i))" "$i"
+    relay_ssh "$name" "$NET.$((10 + i))" "$lo" "$kh.tmp" "$HOSTS/$name/merged/etc/ssh/ssh_host_ed25519_key.pub"
+  done
+  mv "$kh.tmp" "$kh"
+  for name in "$@"; do i=${name#lab-}; wait_ssh "127.0.77.$((10 + i))" "$name" "$kh" 60; done
+}
+
 host_up() {   # host_up BASE NAME ADDR INDEX
   local base=$1 name=$2 addr=$3 i=$4 H=$HOSTS/$2
   if [ -n "$(host_pids "$name")" ]; then return 0; fi
@@ -179,6 +199,11 @@ nspawn_kill() {
   relays_kill "$name"
   for _ in $(seq 1 50); do [ -z "$(host_pids "$name")" ] && break; kill -KILL $(host_pids "$name") 2>/dev/null || true; sleep 0.1; done
   [ -z "$(host_pids "$name")" ] || die "$name: processes still in cgroup gulab-$name after SIGKILL: $(host_pids "$name" | tr '\n' ' ')"
+  # The kernel drops the host's veth once its namespace is cleaned up, which can take seconds: a
+  # start before that fails with "Failed to add new veth interfaces ... File exists". Wait a
+  # little, then remove it (its other end is in a dead namespace).
+  for _ in $(seq 1 30); do nsenter --net="/run/netns/$NS" ip link show "vb-$name" >/dev/null 2>&1 || break; sleep 0.1; done
+  nsenter --net="/run/netns/$NS" ip link del "vb-$name" 2>/dev/null || true
   rm -f "$RUN/nspawn-$name.pid"
   log "$name killed (its disk is kept; scripts/lab up starts it again)"
 }
