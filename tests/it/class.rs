@@ -137,11 +137,13 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-/// groundup with an environment of the test's own (nothing of the machine's but PATH), so a
-/// variable set where the tests run cannot change what the class runner or its children do.
+/// groundup with an environment and a working folder of the test's own (nothing of the machine's
+/// but PATH), so neither a variable set where the tests run nor a `certs/<cluster>` folder in the
+/// checkout can change what the class runner or its children do.
 fn groundup(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("groundup").unwrap();
-    c.env_clear()
+    c.current_dir(dir)
+        .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir.join("home"))
         .env("GROUNDUP_LOG_DIR", dir.join("logs"))
@@ -242,8 +244,9 @@ fn the_runner_runs_each_cluster_in_its_own_process_and_says_how_each_went() {
         .arg(d.join("s"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is one cluster's inventory, not a class"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is one cluster's inventory, not a class"), "{err}");
     // An unknown cluster is refused before anything runs.
     let o = groundup(d)
         .args(["render", "--cluster", "team-a,team-z", "-i"])
@@ -252,6 +255,7 @@ fn the_runner_runs_each_cluster_in_its_own_process_and_says_how_each_went() {
         .arg(d.join("z"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no such cluster (its clusters: team-a, team-b)"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no such cluster (its clusters: team-a, team-b)"), "{err}");
 }
