@@ -35,7 +35,8 @@ pub async fn run(args: DiagnoseArgs) -> Result<u8, Failure> {
     let t = &run.transport;
     let got = window::for_each(&hosts, args.common.parallel.into(), |h| {
         let req = Request::script("diagnose: collect", script.clone());
-        async move { (facts::gather(t, h).await, t.run(h, &req).await) }
+        // Every section, the optional ones too: a bug report wants what reset would find.
+        async move { (facts::gather_with(t, h, &facts::OPTIONAL).await, t.run(h, &req).await) }
     })
     .await;
     let mut files: Vec<(String, String)> = vec![];

@@ -185,8 +185,11 @@ impl Run {
             title: "gather facts".into(),
             hosts: hosts.len(),
         });
-        let gathered =
-            crate::exec::window::for_each(hosts, parallel, |h| crate::facts::gather(&self.transport, h)).await;
+        let extra = crate::engine::extra_sections(phases);
+        let gathered = crate::exec::window::for_each(hosts, parallel, |h| {
+            crate::facts::gather_with(&self.transport, h, &extra)
+        })
+        .await;
         plan::build(cx, phases, hosts, &gathered)
     }
 

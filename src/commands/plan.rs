@@ -44,8 +44,9 @@ pub async fn run(args: PlanArgs) -> Result<u8, Failure> {
         title: "gather facts".into(),
         hosts: run.targets.len(),
     });
+    let extra = crate::engine::extra_sections(&phases);
     let gathered = window::for_each(&run.targets, args.common.parallel.into(), |h| {
-        facts::gather(&run.transport, h)
+        facts::gather_with(&run.transport, h, &extra)
     })
     .await;
     let (report, code) = build(&cx, &phases, &run.targets, &gathered);

@@ -168,7 +168,8 @@ pub(super) async fn verify(
         title: "verify".into(),
         hosts: work.len(),
     });
-    let again = window::for_each(work, parallel, |h| facts::gather(&run.transport, h)).await;
+    let extra = crate::engine::extra_sections(reset::VERIFY);
+    let again = window::for_each(work, parallel, |h| facts::gather_with(&run.transport, h, &extra)).await;
     let (verify, vcode) = super::plan::build(cx, reset::VERIFY, work, &again);
     report.leftovers = leftovers(&verify.phases);
     if vcode == exit::UNREACHABLE {

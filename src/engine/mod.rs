@@ -13,6 +13,7 @@
 //! Sends events; never prints.
 
 mod cache;
+pub use cache::extra_sections;
 mod gate;
 pub mod journal;
 pub mod ready;

@@ -215,9 +215,10 @@ pub struct HostFacts {
     pub raw: Output,
 }
 
-/// Gathers the facts of one host in one round trip.
+/// Gathers the facts of one host in one round trip, without the [`OPTIONAL`] sections: what a
+/// run that plans none of reset's or a rotation's steps reads (check, status, backup…).
 pub async fn gather<T: Transport>(t: &T, host: &Host) -> Result<HostFacts, ExecError> {
-    gather_with(t, host, &["leftovers"]).await
+    gather_with(t, host, &[]).await
 }
 
 /// Gathers the facts of one host, with the [`OPTIONAL`] sections named in `extra`.

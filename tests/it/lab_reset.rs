@@ -17,6 +17,9 @@ const PLANT: &str = "set -e; ip link add cni0 type bridge; ip link add flannel.1
     mkdir -p /etc/kubernetes/pki /var/lib/etcd/member /etc/cni/net.d /var/lib/cni; \
     echo x > /etc/kubernetes/pki/ca.crt; echo y > /var/lib/etcd/member/db; echo z > /etc/cni/net.d/10-flannel.conflist";
 
+/// An iptables-save ahead of the real one in PATH that counts its calls.
+const COUNTING_IPTABLES_SAVE: &str = r#"printf '#!/bin/sh\necho call >> /run/iptables-save-calls\nexec /usr/sbin/iptables-save "$@"\n' > /usr/local/sbin/iptables-save && chmod 755 /usr/local/sbin/iptables-save && rm -f /run/iptables-save-calls"#;
+
 #[test]
 fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
     reset(&["lab-16", "lab-17"]);
@@ -100,6 +103,24 @@ fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
 
     let (st, out) = sh(d, &inv, "lab-16", PLANT);
     assert_eq!(st, 0, "{out}");
+    // What reset removes is gathered only by runs that plan reset's steps: an iptables-save that
+    // counts its calls stays unasked by `check` and `plan`, and is asked by reset's plan below.
+    let (st, out) = sh(d, &inv, "lab-16", COUNTING_IPTABLES_SAVE);
+    assert_eq!(st, 0, "{out}");
+    let calls = || sh(d, &inv, "lab-16", "cat /run/iptables-save-calls 2>/dev/null | wc -l").1;
+    for cmd in ["check", "plan"] {
+        let out = groundup(d)
+            .args([cmd, "--progress", "none", "-i"])
+            .arg(&inv)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(calls().trim(), "0", "`{cmd}` gathered the leftovers");
+    }
 
     // Guard rail: the only control plane cannot go while the worker stays.
     let out = groundup(d)
@@ -121,6 +142,14 @@ fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     let (_, out) = sh(d, &inv, "lab-16", "ip -o link show cni0 | wc -l");
     assert_eq!(out.trim(), "1", "refused means untouched");
+    assert_ne!(calls().trim(), "0", "reset's plan reads the leftovers");
+    let (st, out) = sh(
+        d,
+        &inv,
+        "lab-16",
+        "rm /usr/local/sbin/iptables-save /run/iptables-save-calls",
+    );
+    assert_eq!(st, 0, "{out}");
 
     // One leftover reset cannot remove: a file on a read-only mount.
     let (st, out) = sh(
