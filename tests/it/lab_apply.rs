@@ -4,14 +4,14 @@
 //! Uses lab-4..9 only (reset to the base image first), so the read-only tests keep lab-1..3.
 
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
+use std::process::Command as Std;
 
 use serde_json::Value;
 
 use crate::common::root;
 use crate::lab_support::{
-    counts, groundup, inventory, json, kill_after_prepare_os, pki_generate, reset, run_json, sh, stand_in_debs,
-    stand_in_helm, stand_in_image, walk,
+    apply_until_runtime, counts, groundup, inventory, json, kill_after_prepare_os, pki_generate, reset, run_json, sh,
+    stand_in_debs, stand_in_helm, stand_in_image, walk,
 };
 
 #[test]
@@ -423,25 +423,7 @@ fn a_host_killed_mid_apply_fails_alone_and_resume_finishes_it_without_redoing_st
     let d = dir.path();
     let inv = inventory(d, &[7, 8, 9], "");
     let state = d.join("state");
-    let child = Std::new(assert_cmd::cargo::cargo_bin("groundup"))
-        .env("GROUNDUP_LOG_DIR", d)
-        .env("GROUNDUP_SSH_PERSIST", "0")
-        .args([
-            "apply",
-            "--progress",
-            "none",
-            "--until",
-            "container-runtime",
-            "-o",
-            "json",
-            "-i",
-        ])
-        .arg(&inv)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = apply_until_runtime(d, &inv, &state).spawn().unwrap();
     // Pull the plug on lab-9 once it has finished prepare-os (its three steps are journaled).
     kill_after_prepare_os(|| journal(&state), "lab-9", "lab-9");
     let out = child.wait_with_output().unwrap();

@@ -5,12 +5,12 @@
 //! kubeconfig whose context is its own.
 
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
+use std::process::Command as Std;
 
 use serde_json::Value;
 
 use crate::common::{lab, root};
-use crate::lab_support::{groundup, json, kill_after_prepare_os, reset};
+use crate::lab_support::{apply_until_runtime, groundup, json, kill_after_prepare_os, reset};
 
 fn class_file(d: &Path) -> std::path::PathBuf {
     let lab = lab();
@@ -73,26 +73,8 @@ fn a_class_of_three_clusters_runs_at_once_and_one_dead_host_fails_only_its_clust
 
     let state = d.join("state");
     let apply = |extra: &[&str]| {
-        let mut c = Std::new(assert_cmd::cargo::cargo_bin("groundup"));
-        c.env("GROUNDUP_LOG_DIR", d)
-            .env("GROUNDUP_SSH_PERSIST", "0")
-            .env_remove("GROUNDUP_CLUSTER")
-            .args([
-                "apply",
-                "--progress",
-                "none",
-                "--until",
-                "container-runtime",
-                "-o",
-                "json",
-                "-i",
-            ])
-            .arg(&class)
-            .arg("--state-dir")
-            .arg(&state)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = apply_until_runtime(d, &class, &state);
+        c.args(extra);
         c
     };
     let child = apply(&[]).spawn().unwrap();

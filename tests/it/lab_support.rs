@@ -18,6 +18,31 @@ pub fn groundup(log: &Path) -> Command {
     c
 }
 
+/// `groundup apply --until container-runtime -o json` on `inv`, its journal in `state`, as a child
+/// process with stdout and stderr piped: the run a test pulls a host's plug under.
+pub fn apply_until_runtime(log: &Path, inv: &Path, state: &Path) -> Std {
+    let mut c = Std::new(assert_cmd::cargo::cargo_bin("groundup"));
+    c.env("GROUNDUP_LOG_DIR", log)
+        .env("GROUNDUP_SSH_PERSIST", "0")
+        .env_remove("GROUNDUP_CLUSTER")
+        .args([
+            "apply",
+            "--progress",
+            "none",
+            "--until",
+            "container-runtime",
+            "-o",
+            "json",
+            "-i",
+        ])
+        .arg(inv)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
 /// `groundup pki generate` for `inv` into `dir/certs`, which it returns.
 pub fn pki_generate(dir: &Path, inv: &Path) -> PathBuf {
     let certs = dir.join("certs");
