@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             match &f {
-                Failure::Inventory(e) => eprint!("{}", e.render_plain()),
+                Failure::Inventory(e) => eprint!("{}", e.render_for_stderr()),
                 other => eprintln!("error: {other}"),
             }
             ExitCode::from(f.exit_code())

@@ -42,7 +42,7 @@ pub fn ansible(args: ImportAnsibleArgs) -> Result<u8, Failure> {
     match Inventory::parse(Path::new("imported.toml"), toml) {
         Ok(_) => Ok(crate::exit::OK),
         Err(e) => {
-            eprint!("{}", e.render_plain());
+            eprint!("{}", e.render_for_stderr());
             eprintln!("the inventory above does not validate yet: fix what is named, then `groundup check -i` it");
             Ok(crate::exit::USAGE)
         }

@@ -52,11 +52,23 @@ impl InventoryError {
         }
     }
 
-    /// Renders the error as the terminal shows it, without colour (for snapshots and logs).
+    /// Renders the error as a terminal shows it, without colour, wrapped at 100 columns (snapshots).
     pub fn render_plain(&self) -> String {
+        self.render(true)
+    }
+
+    /// Renders the error for standard error: wrapped at 100 columns on a terminal; one line per
+    /// message anywhere else, so a log, a pipe or the class runner never sees a sentence cut at a
+    /// width that depends on how long a path is.
+    pub fn render_for_stderr(&self) -> String {
+        self.render(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    }
+
+    fn render(&self, wrap: bool) -> String {
         let mut out = String::new();
         let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
             .with_width(100)
+            .with_wrap_lines(wrap)
             .with_links(false);
         if handler.render_report(&mut out, self).is_err() {
             out = self.to_string();

@@ -236,17 +236,25 @@ fn the_runner_runs_each_cluster_in_its_own_process_and_says_how_each_went() {
         );
     }
     assert!(out.contains("0 of 2 cluster(s) ok"), "{out}");
-    // --cluster on a plain inventory is a mistake, said as one.
+    // --cluster on a plain inventory is a mistake, said as one, on one line however long its path
+    // (off a terminal nothing is wrapped: CI's longer checkout path once cut this sentence in two).
+    let deep = d.join("a-folder-whose-name-is-long-enough-to-push-any-sentence-past-one-hundred-columns");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::copy(root().join("inventory/single.toml"), deep.join("single.toml")).unwrap();
     let o = groundup(d)
         .args(["render", "--cluster", "team-a", "-i"])
-        .arg(root().join("inventory/single.toml"))
+        .arg(deep.join("single.toml"))
         .arg("--out")
         .arg(d.join("s"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("is one cluster's inventory, not a class"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("--cluster team-a: `") && l.contains("` is one cluster's inventory, not a class")),
+        "{err}"
+    );
     // An unknown cluster is refused before anything runs.
     let o = groundup(d)
         .args(["render", "--cluster", "team-a,team-z", "-i"])
