@@ -22,6 +22,7 @@ mod lab_fanout;
 mod lab_local_lb;
 mod lab_reset;
 mod lab_rotate;
+mod lab_ssh_race;
 mod lab_support;
 mod lab_transport;
 mod lab_vm;

@@ -2,6 +2,12 @@
 //! Persistent: a directory of the user's own, mode 0700, with one `<key>.ctl` index file per SSH
 //! target (key = hash of every connection-relevant setting) naming its live master's socket.
 //! Otherwise a fresh temporary directory per run. Part of the transport: nothing else uses it.
+//!
+//! Many groundup processes share the directory at once (a class's clusters, `status` in a second
+//! terminal, CI jobs). Each holds a shared lock on `users.lock` for its whole life; leftovers of
+//! exited masters are swept only by a process that gets the lock alone, so no run ever removes the
+//! `.ssh-connection*` folder another run's ssh is still connecting through (issue 21, defect 6:
+//! that removal failed first contacts with a bare ENOENT and hid ssh's own words).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -17,7 +23,12 @@ use crate::inventory::Host;
 pub const NON_PERSISTENT_IDLE_SECS: u64 = 30;
 
 pub enum ControlRoot {
-    Persistent { dir: PathBuf, idle: Duration },
+    /// `_users` holds the shared lock on `users.lock` until the transport is dropped.
+    Persistent {
+        dir: PathBuf,
+        idle: Duration,
+        _users: std::fs::File,
+    },
     PerRun(tempfile::TempDir),
 }
 
@@ -25,12 +36,12 @@ impl ControlRoot {
     /// Persistent in `dir` when asked and `dir` is private to us; otherwise per run.
     pub fn new(persist: Option<&(PathBuf, Duration)>) -> std::io::Result<ControlRoot> {
         if let Some((dir, idle)) = persist.filter(|(_, idle)| !idle.is_zero()) {
-            match private_dir(dir) {
-                Ok(()) => {
-                    sweep(dir);
+            match private_dir(dir).and_then(|()| join_users(dir)) {
+                Ok(users) => {
                     return Ok(ControlRoot::Persistent {
                         dir: dir.clone(),
                         idle: *idle,
+                        _users: users,
                     });
                 }
                 Err(e) => {
@@ -78,9 +89,10 @@ impl ControlRoot {
         let Some(index) = self.index(host) else {
             return Ok(());
         };
-        let tmp = index.with_extension("tmp");
-        std::fs::write(&tmp, ctl.to_string_lossy().as_bytes())?;
-        std::fs::rename(&tmp, &index)
+        // A temporary name of our own: two runs may record the same host at once.
+        let mut tmp = tempfile::Builder::new().prefix(".ctl-").tempfile_in(self.dir())?;
+        std::io::Write::write_all(&mut tmp, ctl.to_string_lossy().as_bytes())?;
+        tmp.persist(&index).map(drop).map_err(|e| e.error)
     }
 
     pub fn forget(&self, host: &Host) {
@@ -122,7 +134,30 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes leftovers of masters that have exited (ssh removes its socket when it exits).
+/// Takes a shared lock on `dir/users.lock`, after sweeping the leftovers of exited masters when
+/// no other process holds it: only then is no `.ssh-connection*` folder in the middle of a
+/// connect. With other users present the sweep waits for a run that finds the folder to itself.
+fn join_users(dir: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let users = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join("users.lock"))?;
+    match users.try_lock() {
+        Ok(()) => sweep(dir),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    // flock converts an exclusive lock to a shared one on the same descriptor.
+    users.lock_shared()?;
+    Ok(users)
+}
+
+/// Removes leftovers of masters that have exited (ssh removes its socket when it exits). Call only
+/// with `users.lock` held exclusively.
 fn sweep(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -132,6 +167,8 @@ fn sweep(dir: &Path) {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with(".ssh-connection") && !p.join("master").exists() {
             let _ = std::fs::remove_dir_all(&p);
+        } else if name.starts_with(".ctl-") {
+            let _ = std::fs::remove_file(&p);
         } else if name.ends_with(".ctl") {
             let live = std::fs::read_to_string(&p)
                 .map(|t| Path::new(t.trim()).exists())
