@@ -104,6 +104,10 @@ pub struct Common {
     /// Where the journals, cluster locks and caches live (default: $XDG_STATE_HOME/groundup).
     #[arg(long, env = "GROUNDUP_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`). With a
+    /// class file, each cluster's is DIR/<cluster>, with or without --cluster.
+    #[arg(long, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -131,9 +135,6 @@ pub struct PlanArgs {
     /// Print the full content of every file a step writes (secrets stay hidden).
     #[arg(long)]
     pub show_files: bool,
-    /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -146,9 +147,6 @@ pub struct ApplyArgs {
     /// Continue an interrupted apply: steps its journal records as finished are not run again.
     #[arg(long)]
     pub resume: bool,
-    /// Where the PKI lives (default: certs/<cluster>; made by `groundup pki generate`).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
     /// After the last phase, how long to wait for every node Ready and flannel and CoreDNS
     /// running (seconds; 0: do not wait). Image pulls on slow networks take minutes.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
@@ -192,9 +190,6 @@ pub struct UpgradeArgs {
     /// Skip that backup (not recommended: kubeadm cannot downgrade).
     #[arg(long)]
     pub no_backup: bool,
-    /// Where the PKI lives (default: certs/<cluster>): the files apply renders after the nodes need it.
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
     /// After the last phase, how long to wait for every node Ready (seconds; 0: do not wait).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
@@ -254,9 +249,6 @@ pub struct ResetArgs {
     /// After a clean reset of every host, delete the cluster's PKI too (asks for the cluster name on a terminal).
     #[arg(long)]
     pub forget_pki: bool,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

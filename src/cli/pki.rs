@@ -33,9 +33,6 @@ pub enum PkiCommand {
 pub struct PkiRenewArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
     /// Reissue every leaf, not only those that expire soon (CAs are never replaced).
     #[arg(long)]
     pub all: bool,
@@ -48,9 +45,6 @@ pub struct PkiRenewArgs {
 pub struct PkiStatusArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
     /// A certificate that expires within this many days makes the exit code 1 (for `status`:
     /// counts as a problem).
     #[arg(long, default_value_t = 30)]
@@ -105,9 +99,6 @@ pub struct PkiRotateCaArgs {
     /// The CA to replace.
     #[arg(long, value_parser = ["etcd", "kubernetes", "front-proxy"])]
     pub ca: String,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
     /// Go ahead without asking.
     #[arg(long)]
     pub yes: bool,

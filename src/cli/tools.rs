@@ -55,9 +55,6 @@ pub struct ExplainArgs {
     /// Write the guide to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Where the PKI lives (default: certs/<cluster>).
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +67,4 @@ pub struct DiagnoseArgs {
     /// How many journal lines per unit and host.
     #[arg(long, default_value_t = 300)]
     pub lines: u32,
-    /// Where the PKI lives (default: certs/<cluster>); its keys and the cluster's secrets are what
-    /// the bundle is checked against before it is written.
-    #[arg(long)]
-    pub certs_dir: Option<PathBuf>,
 }

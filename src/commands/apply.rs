@@ -16,7 +16,7 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
         crate::action::apply::apply(args.until.as_deref()).ok_or_else(|| unknown_phase(args.until.as_deref()))?;
     let phases = action.phases;
     let run = Run::start_locked(&args.common, "apply")?;
-    let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(&run.inventory, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     // A rotation moves the PKI stage by stage, restarting what reads it: apply would place it
     // without those restarts.
     if phases.iter().any(|p| p.name() == "pki-files") {

@@ -254,10 +254,10 @@ fn without_cluster(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// One cluster's command line: `--certs-dir DIR` becomes `DIR/<cluster>`, `--out FILE` becomes
-/// `<cluster>-FILE` beside it (each cluster its own PKI and its own output file).
+/// One cluster's command line: `--out FILE` becomes `<cluster>-FILE` beside it (each cluster its
+/// own output file). `--certs-dir DIR` stays: a class's cluster reads it as `DIR/<cluster>`
+/// itself ([`crate::inventory::Inventory::certs_dir`]), as it does when a user names the cluster.
 fn for_cluster(args: &[OsString], cluster: &str) -> Vec<OsString> {
-    let certs = |v: &str| Path::new(v).join(cluster).into_os_string();
     let out = |v: &str| {
         let p = Path::new(v);
         let name = p
@@ -267,21 +267,19 @@ fn for_cluster(args: &[OsString], cluster: &str) -> Vec<OsString> {
         p.with_file_name(format!("{cluster}-{name}")).into_os_string()
     };
     let mut v = vec![];
-    let mut pending: Option<&str> = None;
+    let mut pending = false;
     for a in args {
         let s = a.to_string_lossy();
-        if let Some(flag) = pending.take() {
-            v.push(if flag == "--certs-dir" { certs(&s) } else { out(&s) });
+        if std::mem::take(&mut pending) {
+            v.push(out(&s));
             continue;
         }
         match s.split_once('=') {
-            Some(("--certs-dir", val)) => v.push(format!("--certs-dir={}", certs(val).to_string_lossy()).into()),
             Some(("--out", val)) => v.push(format!("--out={}", out(val).to_string_lossy()).into()),
-            _ if s == "--certs-dir" || s == "--out" => {
-                pending = Some(if s == "--certs-dir" { "--certs-dir" } else { "--out" });
+            _ => {
+                pending = s == "--out";
                 v.push(a.clone());
             }
-            _ => v.push(a.clone()),
         }
     }
     v
@@ -292,7 +290,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_cluster_gets_its_own_pki_folder_and_output_file() {
+    fn each_cluster_gets_its_own_output_file_and_the_same_certs_dir_option() {
         let args: Vec<OsString> = [
             "apply",
             "-i",
@@ -310,7 +308,7 @@ mod tests {
         let got: Vec<String> = got.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(
             got,
-            ["apply", "-i", "c.toml", "--certs-dir", "pki/s-01", "--out=x/s-01-g.md"]
+            ["apply", "-i", "c.toml", "--certs-dir", "pki", "--out=x/s-01-g.md"]
         );
     }
 }

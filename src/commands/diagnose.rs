@@ -24,7 +24,7 @@ use super::{Failure, Run};
 pub async fn run(args: DiagnoseArgs) -> Result<u8, Failure> {
     let run = Run::start(&args.common, "diagnose")?;
     let inv = &run.inventory;
-    let cx = Context::with_certs(inv, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(inv, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     let secrets = known_secrets(&cx.pki, inv);
     let hosts: Vec<Host> = run.targets.clone();
     run.reporter.send(Event::Phase {

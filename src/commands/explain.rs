@@ -11,7 +11,7 @@ use super::{Failure, Run};
 pub async fn run(args: ExplainArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "explain")?;
-    let cx = Context::with_certs(&run.inventory, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(&run.inventory, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     let (report, code) = run.plan(&cx, &phases, &run.targets, args.common.parallel.into()).await;
     let md = guide::markdown(&run.inventory, &report.phases);
     let text = if args.html {

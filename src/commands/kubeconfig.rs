@@ -16,10 +16,7 @@ use super::Failure;
 
 pub async fn run(a: KubeconfigArgs) -> Result<u8, Failure> {
     let inv = Inventory::load(&a.inventory)?;
-    let certs = a
-        .certs_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("certs").join(inv.cluster.name.as_str()));
+    let certs = inv.certs_dir(a.certs_dir.as_deref());
     let first = inv
         .with_role(Role::ControlPlane)
         .next()

@@ -1,8 +1,6 @@
 //! `groundup pki generate | show | verify | join-info`: the cluster PKI in certs/<cluster>/, made
 //! and checked on this machine; no host is contacted.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -29,10 +27,6 @@ pub fn run(cmd: PkiCommand) -> Result<u8, Failure> {
     }
 }
 
-fn certs_dir(inv: &Inventory, given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| PathBuf::from("certs").join(inv.cluster.name.as_str()))
-}
-
 fn failure(e: PkiError) -> Failure {
     let msg = format!("{e}\nhint: {}", e.hint());
     match e {
@@ -55,7 +49,7 @@ fn print<T: Serialize>(format: OutputFormat, value: &T, text: String) -> Result<
 
 fn run_generate(a: PkiArgs) -> Result<u8, Failure> {
     let inv = Inventory::load(&a.inventory)?;
-    let store = Store::new(certs_dir(&inv, a.certs_dir));
+    let store = Store::new(inv.certs_dir(a.certs_dir.as_deref()));
     let renew = time::Duration::days(a.renew_before_days.into());
     let decisions = generate(&inv, &store, renew, OffsetDateTime::now_utc()).map_err(failure)?;
     let rows: Vec<Vec<String>> = decisions
@@ -81,7 +75,7 @@ fn read_target(a: &PkiReadArgs) -> Result<(Store, Option<Inventory>), Failure> {
     let inv = a.inventory.as_ref().map(|p| Inventory::load(p)).transpose()?;
     let dir = match (&a.dir, &inv) {
         (Some(d), _) => d.clone(),
-        (None, Some(inv)) => certs_dir(inv, a.certs_dir.clone()),
+        (None, Some(inv)) => inv.certs_dir(a.certs_dir.as_deref()),
         (None, None) => {
             return Err(Failure::Usage(
                 "give -i INVENTORY (its certs folder) or --dir FOLDER".into(),
@@ -251,7 +245,7 @@ fn run_verify(a: PkiReadArgs) -> Result<u8, Failure> {
 
 fn run_join_info(a: JoinInfoArgs) -> Result<u8, Failure> {
     let inv = Inventory::load(&a.inventory)?;
-    let store = Store::new(certs_dir(&inv, a.certs_dir));
+    let store = Store::new(inv.certs_dir(a.certs_dir.as_deref()));
     let io = |e: crate::pki::store::StoreError| Failure::Io(format!("{e}\nhint: {}", e.hint));
     let missing = |f: &str| {
         Failure::Usage(format!(

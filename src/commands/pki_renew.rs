@@ -14,10 +14,7 @@ pub async fn run(args: PkiRenewArgs) -> Result<u8, Failure> {
     let action = crate::action::renew::renew();
     let run = Run::start_locked(&args.common, "pki renew")?;
     let inv = &run.inventory;
-    let dir = args
-        .certs_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("certs").join(inv.cluster.name.as_str()));
+    let dir = inv.certs_dir(args.common.certs_dir.as_deref());
     if !dir.join("ca.crt").exists() {
         return Err(Failure::Usage(format!(
             "no PKI in `{}`: nothing to renew\n  hint: `groundup pki generate -i {}` makes it",

@@ -10,8 +10,6 @@
 //! Exit 0 rotated, 1 a rollout failed (run again to go on), 2 bad input or no consent, 3 a host
 //! unreachable before any change, 4 refused, 5 locked.
 
-use std::path::PathBuf;
-
 use crate::cli::PkiRotateCaArgs;
 use crate::exec::window;
 use crate::exit;
@@ -38,10 +36,7 @@ pub async fn run(args: PkiRotateCaArgs) -> Result<u8, Failure> {
     );
     let run = Run::start_locked(&args.common, "pki rotate-ca")?;
     let inv = &run.inventory;
-    let dir = args
-        .certs_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("certs").join(inv.cluster.name.as_str()));
+    let dir = inv.certs_dir(args.common.certs_dir.as_deref());
     let store = Store::new(&dir);
     let read = || Context::with_certs(inv, Some(&dir)).map_err(Failure::Usage);
     let cx = read()?;

@@ -28,7 +28,7 @@ struct Report {
 pub async fn run(args: PkiStatusArgs) -> Result<u8, Failure> {
     let run = Run::start(&args.common, "pki status")?;
     let inv = &run.inventory;
-    let cx = Context::with_certs(inv, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(inv, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let hosts: Vec<Host> = run.targets.clone();
     run.reporter.send(Event::Phase {

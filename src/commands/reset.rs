@@ -240,10 +240,7 @@ pub(super) fn forget_local(run: &Run, hosts: &BTreeSet<String>, whole: bool, not
 
 fn forget_pki(args: &ResetArgs, run: &Run, notes: &mut Vec<String>) -> Result<(), Failure> {
     let name = run.inventory.cluster.name.as_str();
-    let dir = args
-        .certs_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("certs").join(name));
+    let dir = run.inventory.certs_dir(args.common.certs_dir.as_deref());
     if !dir.exists() {
         notes.push(format!("no PKI at `{}` to forget", dir.display()));
         return Ok(());

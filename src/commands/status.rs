@@ -21,7 +21,7 @@ use super::{Failure, Run};
 pub async fn run(args: PkiStatusArgs) -> Result<u8, Failure> {
     let run = Run::start(&args.common, "status")?;
     let inv = &run.inventory;
-    let cx = Context::with_certs(inv, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let cx = Context::with_certs(inv, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     let hosts: Vec<Host> = run.targets.clone();
     let parallel: usize = args.common.parallel.into();
     run.reporter.send(Event::Phase {

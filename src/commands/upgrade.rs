@@ -26,7 +26,7 @@ pub async fn run(args: UpgradeArgs) -> Result<u8, Failure> {
     let run = Run::start_locked(&args.common, "upgrade")?;
     let inv = &run.inventory;
     let to = inv.cluster.kubernetes_version;
-    let mut cx = Context::with_certs(inv, args.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    let mut cx = Context::with_certs(inv, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
     cx.upgrade.drain_timeout = args.drain_timeout;
     // kubeadm writes the control plane's manifests again: mid-rotation it would point the
     // controller manager's signer back at a bundle, which it refuses.

@@ -30,6 +30,8 @@ pub struct Inventory {
     /// `[kubelet]`, `[kube_proxy]`, `[kubeadm]`: settings of Kubernetes' own components.
     pub kube: KubeSettings,
     pub hosts: Vec<Host>,
+    /// The class this cluster was taken from (`-i class.toml --cluster NAME`), if any.
+    pub class: Option<String>,
 }
 
 /// The few settings of kubelet, kube-proxy and kubeadm an inventory may change (issue 10).
@@ -328,6 +330,17 @@ impl Inventory {
     /// Validates inventory text; `path` names it in errors and anchors relative paths.
     pub fn parse(path: &Path, text: String) -> Result<Inventory, InventoryError> {
         validate::validate(path, text)
+    }
+
+    /// This cluster's PKI folder: `certs/<cluster>` by default; `--certs-dir DIR` is that folder
+    /// for one cluster's inventory and `DIR/<cluster>` for a cluster of a class, whether the class
+    /// runner or the user chose the cluster (`--cluster NAME`), so one option means one folder.
+    pub fn certs_dir(&self, given: Option<&Path>) -> PathBuf {
+        match (given, &self.class) {
+            (Some(d), Some(_)) => d.join(self.cluster.name.as_str()),
+            (Some(d), None) => d.to_path_buf(),
+            (None, _) => PathBuf::from("certs").join(self.cluster.name.as_str()),
+        }
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {

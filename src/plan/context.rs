@@ -33,9 +33,7 @@ impl<'a> Context<'a> {
     }
 
     pub fn with_certs(inv: &'a Inventory, certs_dir: Option<&Path>) -> Result<Context<'a>, String> {
-        let certs_dir = certs_dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("certs").join(inv.cluster.name.as_str()));
+        let certs_dir = inv.certs_dir(certs_dir);
         let mut pki = BTreeMap::new();
         read_tree(&certs_dir, &certs_dir, &mut pki)?;
         let pki_pending = if pki.is_empty() {
@@ -72,7 +70,7 @@ impl<'a> Context<'a> {
         Context {
             inv,
             artifacts: Catalogue::default(),
-            certs_dir: PathBuf::from("certs").join(inv.cluster.name.as_str()),
+            certs_dir: inv.certs_dir(None),
             pki: BTreeMap::new(),
             pki_pending: vec![],
             reset,

@@ -267,3 +267,51 @@ fn the_runner_runs_each_cluster_in_its_own_process_and_says_how_each_went() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no such cluster (its clusters: team-a, team-b)"), "{err}");
 }
+
+/// Issue 21: `--certs-dir DIR` on a class means `DIR/<cluster>` whether the runner or the user
+/// picks the cluster, so the way on that the runner prints (`--cluster NAME --resume`) finds the
+/// PKI the class run made; and every command that acts on a cluster takes the option.
+#[test]
+fn certs_dir_on_a_class_means_each_clusters_own_folder_with_or_without_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let class = root().join("inventory/classes/workshop.toml");
+    let pki = d.join("pki");
+    let o = groundup(d)
+        .args(["pki", "generate", "-i"])
+        .arg(&class)
+        .arg("--certs-dir")
+        .arg(&pki)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    for c in ["team-a", "team-b"] {
+        assert!(pki.join(c).join("ca.crt").exists(), "{:?}", walk(&pki));
+    }
+    // One cluster named, the same option: it renders from pki/team-b, not from pki itself.
+    let o = groundup(d)
+        .args(["render", "--cluster", "team-b", "-i"])
+        .arg(&class)
+        .arg("--certs-dir")
+        .arg(&pki)
+        .arg("--out")
+        .arg(d.join("one"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let placed = std::fs::read(d.join("one/b-cp/etc/kubernetes/pki/ca.crt")).unwrap();
+    assert_eq!(placed, std::fs::read(pki.join("team-b/ca.crt")).unwrap());
+    // remove and restore take it like apply and reset: what fails next is a missing file.
+    for args in [&["remove", "n1"][..], &["restore", "snap.db"]] {
+        let o = groundup(d)
+            .args(args)
+            .args(["--certs-dir", "pki", "--dry-run", "-i", "missing.toml"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            (err.contains("missing.toml") || err.contains("snap.db")) && !err.contains("unexpected argument"),
+            "{args:?}: {err}"
+        );
+    }
+}

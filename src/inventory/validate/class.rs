@@ -177,11 +177,7 @@ pub fn load(path: &Path) -> Result<Class, InventoryError> {
     }
     let c = raw.class.get_ref();
     Ok(Class {
-        name: c
-            .name
-            .as_ref()
-            .map(|n| n.get_ref().clone())
-            .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned()),
+        name: class_name(path, &raw),
         clusters_at_once: c
             .clusters_at_once
             .as_ref()
@@ -191,11 +187,22 @@ pub fn load(path: &Path) -> Result<Class, InventoryError> {
     })
 }
 
+/// `[class] name`, else the file's stem.
+fn class_name(path: &Path, raw: &RawClass) -> String {
+    raw.class
+        .get_ref()
+        .name
+        .as_ref()
+        .map(|n| n.get_ref().clone())
+        .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into_owned())
+}
+
 /// Cluster `name` of the class, as an inventory.
 pub(super) fn member(mut cx: Ctx, path: &Path, name: &str) -> Result<Inventory, InventoryError> {
     let Some(mut raw) = parse(&mut cx) else {
         return Err(cx.invalid(path));
     };
+    let class = class_name(path, &raw);
     let all = names(&mut cx, &raw);
     if !cx.problems.is_empty() {
         return Err(cx.invalid(path));
@@ -253,7 +260,11 @@ pub(super) fn member(mut cx: Ctx, path: &Path, name: &str) -> Result<Inventory, 
         upgrade: m.upgrade.or(raw.upgrade),
         hosts: m.hosts,
     };
-    finish(cx, path, &inv)
+
+    finish(cx, path, &inv).map(|inv| Inventory {
+        class: Some(class),
+        ..inv
+    })
 }
 
 /// The `index`th generated cluster: its slice of `[class.generate] hosts`, spans on each entry.

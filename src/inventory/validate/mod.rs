@@ -158,6 +158,7 @@ fn finish(mut cx: Ctx, path: &Path, raw: &RawInventory) -> Result<Inventory, Inv
                 node,
                 kube,
                 hosts: hosts.into_iter().map(|(h, _)| h).collect(),
+                class: None,
             })
         }
         _ => Err(cx.invalid(path)),
