@@ -100,7 +100,8 @@ fn handout(dir: &Path, inv: &Inventory, admin: &str) -> Result<u8, Failure> {
 }
 
 /// With `--tunnel`: forwards 127.0.0.1:PORT here to 127.0.0.1:6443 on `cp` over SSH (strict host
-/// keys, the inventory's SSH settings) until Ctrl-C or until the connection drops.
+/// keys, the inventory's SSH settings) until Ctrl-C, SIGTERM or SIGHUP (systemd, tmux, `kill`):
+/// each closes the master, and with it the forward, before groundup exits.
 async fn hold_tunnel(a: &KubeconfigArgs, cp: &crate::inventory::Host) -> Result<u8, Failure> {
     if !a.tunnel {
         return Ok(crate::exit::OK);
@@ -125,10 +126,25 @@ async fn hold_tunnel(a: &KubeconfigArgs, cp: &crate::inventory::Host) -> Result<
         "tunnel open: https://{listen} -> {}:6443 over SSH; Ctrl-C closes it",
         cp.name
     );
-    let _ = tokio::signal::ctrl_c().await;
+    let why = stopped().await;
+    if let Err(e) = t.close_forward(cp, listen, remote).await {
+        eprintln!("warning: {e}");
+    }
     t.close().await;
-    println!("tunnel closed");
+    println!("tunnel closed ({why})");
     Ok(crate::exit::OK)
+}
+
+/// Waits for Ctrl-C, SIGTERM or SIGHUP; says which.
+async fn stopped() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt",
+        Some(_) = async { term.as_mut()?.recv().await } => "SIGTERM",
+        Some(_) = async { hup.as_mut()?.recv().await } => "SIGHUP",
+    }
 }
 
 fn default_kubeconfig() -> PathBuf {

@@ -229,7 +229,7 @@ pub fn confirm(yes: bool, question: &str, expected: &str) -> Result<(), Failure>
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Failure::Usage(format!(
-            "{question}: refusing without a terminal to ask on; nothing was changed\n  hint: add --yes to go ahead without asking"
+            "{question} Refused: there is no terminal to ask on and --yes was not given; nothing was changed\n  hint: add --yes to go ahead without asking"
         )));
     }
     eprint!("{question}\nType `{expected}` to go on: ");

@@ -177,6 +177,20 @@ impl SshTransport {
             })
     }
 
+    /// Ends a forward [`Self::forward_local`] opened. Closing a master only stops it listening
+    /// for new clients: a forward of its own would outlive groundup until the master's idle end.
+    pub async fn close_forward(&self, host: &Host, listen: SocketAddr, connect: SocketAddr) -> Result<(), ExecError> {
+        let session = self.session(host).await?;
+        session
+            .close_port_forward(openssh::ForwardType::Local, listen, connect)
+            .await
+            .map_err(|e| ExecError::Disconnected {
+                target: target(host),
+                what: format!("close the forward of {listen}"),
+                detail: error_chain(&e),
+            })
+    }
+
     /// Copies a remote file to `to` (created 0600, never left half-written: a failed copy is
     /// removed) over the host's master, hashing it on the way; returns (bytes, sha256 hex).
     pub async fn download(&self, host: &Host, path: &str, to: &std::path::Path) -> Result<(u64, String), ExecError> {

@@ -301,6 +301,27 @@ fn certs_dir_on_a_class_means_each_clusters_own_folder_with_or_without_cluster()
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let placed = std::fs::read(d.join("one/b-cp/etc/kubernetes/pki/ca.crt")).unwrap();
     assert_eq!(placed, std::fs::read(pki.join("team-b/ca.crt")).unwrap());
+    // Handouts through the runner, from the same folder: a command a student can paste (the jump
+    // host of team-b), an image every node has, and the way to an API it cannot reach.
+    let o = groundup(d)
+        .args(["kubeconfig", "-i"])
+        .arg(&class)
+        .arg("--certs-dir")
+        .arg(&pki)
+        .arg("--out-dir")
+        .arg(d.join("h"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let page = std::fs::read_to_string(d.join("h/team-b.md")).unwrap();
+    for want in [
+        "| b-cp | control-plane, etcd | `ssh -J bastion.example.org admin@172.16.2.10` | - |",
+        "--image=ghcr.io/flannel-io/flannel:v0.28.9 --replicas=2 -- sleep infinity",
+        "ssh -J bastion.example.org -N -L 16443:127.0.0.1:6443 admin@172.16.2.10 &",
+    ] {
+        assert!(page.contains(want), "{want}\n{page}");
+    }
+    assert!(!page.contains("pause:"), "{page}");
     // remove and restore take it like apply and reset: what fails next is a missing file.
     for args in [&["remove", "n1"][..], &["restore", "snap.db"]] {
         let o = groundup(d)

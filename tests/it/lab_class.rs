@@ -193,7 +193,7 @@ fn a_class_of_three_clusters_runs_at_once_and_one_dead_host_fails_only_its_clust
         let page = std::fs::read_to_string(handouts.join(format!("{c}.md"))).unwrap();
         assert!(
             page.contains(&format!(
-                "| {c}-cp | control-plane, etcd | `root@127.0.77.{}` | 10.77.0.{} |",
+                "| {c}-cp | control-plane, etcd | `ssh -p 2200 root@127.0.77.{}` | 10.77.0.{} |",
                 10 + cp,
                 10 + cp
             )),

@@ -274,7 +274,9 @@ fn lab_status_finds_running_hosts_without_their_pid_files() {
 
 /// `kubeconfig --tunnel`: the kubeconfig points at a local port, checks the API server's
 /// certificate under the name `kubernetes`, and the port reaches 127.0.0.1:6443 of the first
-/// control plane over SSH until Ctrl-C (here: a stand-in listener on lab-1's 6443).
+/// control plane over SSH until Ctrl-C or SIGTERM (here: a stand-in listener on lab-1's 6443).
+/// Either signal closes the forward before groundup exits (issue 21: on SIGTERM it stayed open
+/// inside the SSH master for about a minute).
 #[test]
 fn kubeconfig_tunnel_reaches_the_first_control_planes_own_api_port() {
     use std::io::{BufRead, Read};
@@ -292,36 +294,51 @@ fn kubeconfig_tunnel_reaches_the_first_control_planes_own_api_port() {
     assert_eq!(st, 0, "{out}");
     let port = 16443 + (std::process::id() % 1000) as u16;
     let conf = d.path().join("tunnel.conf");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_groundup"))
-        .args(["kubeconfig", "--tunnel", "--port", &port.to_string(), "-i"])
-        .arg(&inv)
-        .arg("--certs-dir")
-        .arg(&certs)
-        .arg("--out")
-        .arg(&conf)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let open = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.starts_with("tunnel open"));
-    let mut reached = String::new();
-    if open.is_some() {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        let _ = s.read_to_string(&mut reached);
+    let mut said = vec![];
+    for signal in ["INT", "TERM"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_groundup"))
+            .args(["kubeconfig", "--tunnel", "--port", &port.to_string(), "-i"])
+            .arg(&inv)
+            .arg("--certs-dir")
+            .arg(&certs)
+            .arg("--out")
+            .arg(&conf)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let open = lines
+            .by_ref()
+            .map(|l| l.unwrap())
+            .find(|l| l.starts_with("tunnel open"));
+        let mut reached = String::new();
+        if open.is_some() {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let _ = s.read_to_string(&mut reached);
+        }
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
+        let closed = lines.map(|l| l.unwrap()).find(|l| l.starts_with("tunnel closed"));
+        let status = child.wait().unwrap();
+        let still_open = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        said.push((
+            signal,
+            open.is_some(),
+            reached.trim().to_string(),
+            closed,
+            status.success(),
+            still_open,
+        ));
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let closed = lines.map(|l| l.unwrap()).any(|l| l == "tunnel closed");
-    let status = child.wait().unwrap();
     crate::lab_support::sh(d.path(), &inv, "lab-1", "systemctl stop groundup-tunnel-test");
-    assert!(open.is_some(), "no `tunnel open` line");
-    assert_eq!(reached.trim(), "api-port-of-lab-1");
-    assert!(closed && status.success(), "Ctrl-C closes it: {status}");
+    for (signal, open, reached, closed, ok, still_open) in said {
+        assert!(open, "SIG{signal}: no `tunnel open` line");
+        assert_eq!(reached, "api-port-of-lab-1", "SIG{signal}");
+        assert!(closed.is_some() && ok, "SIG{signal} closes it: {closed:?}");
+        assert!(!still_open, "SIG{signal}: the forward on {port} outlived groundup");
+    }
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(
         text.contains(&format!("server: https://127.0.0.1:{port}\n")) && text.contains("tls-server-name: kubernetes\n"),

@@ -139,7 +139,13 @@ fn reset_removes_every_leftover_verifies_it_and_names_what_it_cannot_remove() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ip link delete cni0"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "of cluster `apply-16`: lab-16, lab-17. Refused: there is no terminal to ask on and --yes was not given"
+        ),
+        "one sentence, then the refusal: {err}"
+    );
     let (_, out) = sh(d, &inv, "lab-16", "ip -o link show cni0 | wc -l");
     assert_eq!(out.trim(), "1", "refused means untouched");
     assert_ne!(calls().trim(), "0", "reset's plan reads the leftovers");
