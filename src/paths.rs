@@ -46,6 +46,9 @@ pub const SUPER_ADMIN_CONF: &str = "/etc/kubernetes/super-admin.conf";
 
 /// Helm, installed by groundup on the first control plane.
 pub const HELM: &str = "/usr/local/bin/helm";
+/// The etcd of external members (from the upstream release or the etcd image); etcdctl and
+/// etcdutl beside it.
+pub const ETCD_BINARY: &str = "/usr/local/bin/etcd";
 
 /// The host's own note of the last groundup run that changed it (checked by `apply --resume`).
 pub const MARKER: &str = "/var/lib/groundup/marker";

@@ -24,6 +24,7 @@ pub async fn run(args: ApplyArgs) -> Result<u8, Failure> {
             return Err(Failure::Usage(why));
         }
     }
+    super::refuse_old_etcd(&cx, &phases)?;
     // The PKI is made here, by `groundup pki generate`; an apply that would reach pki-files without it
     // stops before it changes any host, instead of after minutes of preparation (issue 10).
     if !cx.pki_pending.is_empty() && phases.iter().any(|p| p.name() == "pki-files") {

@@ -219,6 +219,18 @@ impl Run {
     }
 }
 
+/// A run that goes on to `kubeadm init` with external etcd members whose etcd kubeadm would refuse
+/// stops here, before any host is contacted (issue 21: three members were built first).
+pub fn refuse_old_etcd(cx: &crate::plan::Context, phases: &[&'static dyn crate::plan::Phase]) -> Result<(), Failure> {
+    if !phases.iter().any(|p| p.name() == "control-plane-init") {
+        return Ok(());
+    }
+    match crate::plan::etcd_release::refusal(cx) {
+        Some(why) => Err(Failure::Usage(format!("{}: {why}", cx.inv.path.display()))),
+        None => Ok(()),
+    }
+}
+
 /// A destructive action's consent: `--yes`, or `expected` typed on a terminal. Without a terminal
 /// and without `--yes` it refuses (scripts must say so explicitly).
 pub fn confirm(yes: bool, question: &str, expected: &str) -> Result<(), Failure> {

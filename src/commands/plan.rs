@@ -40,6 +40,7 @@ pub async fn run(args: PlanArgs) -> Result<u8, Failure> {
     let phases = select_phases(args.until.as_deref())?;
     let run = Run::start(&args.common, "plan")?;
     let cx = Context::with_certs(&run.inventory, args.common.certs_dir.as_deref()).map_err(Failure::Usage)?;
+    super::refuse_old_etcd(&cx, &phases)?;
     run.reporter.send(Event::Phase {
         title: "gather facts".into(),
         hosts: run.targets.len(),

@@ -123,6 +123,8 @@ pub fn sections() -> Vec<(&'static str, String)> {
             format!("grep -Ho 'image: *[^ ]*' {}/*.yaml", paths::MANIFESTS),
         ),
         ("helm", format!("{} version --template '{{{{.Version}}}}'", paths::HELM)),
+        // The etcd groundup installs for external members (`etcd Version: 3.6.8`).
+        ("etcd-version", format!("{} --version 2>/dev/null | head -n 1", paths::ETCD_BINARY)),
         // containerd's images for the CRI (what kubelet sees), by name.
         ("images", "ctr -n k8s.io images ls -q".into()),
         ("cluster", super::cluster::query()),
@@ -164,6 +166,8 @@ pub struct State {
     pub static_pods: BTreeMap<String, String>,
     /// The version of /usr/local/bin/helm (`v3.19.0`), when installed.
     pub helm: Option<String>,
+    /// The version of /usr/local/bin/etcd (`3.6.8`), when installed.
+    pub etcd: Option<String>,
     /// Image names in containerd's `k8s.io` namespace (empty without containerd).
     pub images: Vec<String>,
     /// What an initialised control plane's API says; `None` elsewhere or when it did not answer.
@@ -285,6 +289,10 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             })
             .collect(),
         helm: Some(get("helm").trim().to_string()).filter(|s| s.starts_with('v')),
+        etcd: get("etcd-version")
+            .trim()
+            .strip_prefix("etcd Version: ")
+            .map(|v| v.trim().to_string()),
         images: get("images")
             .lines()
             .map(str::trim)

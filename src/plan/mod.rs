@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod etcd_access;
+pub mod etcd_release;
 pub mod guide;
 pub mod phases;
 pub mod remove;

@@ -1,4 +1,4 @@
-//! External etcd for real on lab-10..12 (Debian's etcd-server): groundup's PKI goes to the
+//! External etcd for real on lab-10..12: groundup's PKI goes to the
 //! members, the three form a cluster over mTLS, the healthcheck client certificate is accepted,
 //! a client without a certificate or with one from another CA is refused, and a second apply
 //! leaves the members alone. Then its lifecycle (issue 11): keys written, `backup`, keys
@@ -8,6 +8,12 @@
 //! `pki renew --all` rolled out one member at a time and `pki rotate-ca --ca etcd` (issue 12,
 //! lab_rotate); and `reset`: one member (it leaves the member list first), then the others, refused while the
 //! control plane stays unless forced, verified clean.
+//!
+//! The members' etcd is given as `[artifacts]` gives upstream's release: `etcd-v<V>-linux-amd64.tar.gz`,
+//! packed here from this machine's Debian etcd (3.4.23; Debian's etcd-server and etcd-client,
+//! which scripts/test installs), the one real etcd CI can have. kubeadm 1.36 refuses it, so a
+//! run that would reach `kubeadm init` is refused before any host is contacted; `--until etcd`
+//! sets up the members alone.
 
 use std::path::Path;
 
@@ -17,14 +23,49 @@ fn inventory(dir: &Path) -> std::path::PathBuf {
     inventory_on(dir, &[10, 11, 12], "inventory.toml")
 }
 
+/// `dir/etcd-kit/etcd-v<V>-linux-amd64.tar.gz` in upstream's layout, from /usr/bin/etcd and
+/// /usr/bin/etcdctl of this machine; returns the folder and the version.
+pub(crate) fn etcd_tarball(dir: &Path) -> (std::path::PathBuf, String) {
+    let out = std::process::Command::new("/usr/bin/etcd").arg("--version").output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd Version: "))
+        .unwrap_or_else(|| panic!("no etcd on this machine (scripts/test installs etcd-server): {text}"))
+        .trim()
+        .to_string();
+    let kit = dir.join("etcd-kit");
+    let top = format!("etcd-v{version}-linux-amd64");
+    std::fs::create_dir_all(dir.join("pack").join(&top)).unwrap();
+    for b in ["etcd", "etcdctl"] {
+        std::fs::copy(format!("/usr/bin/{b}"), dir.join("pack").join(&top).join(b)).unwrap();
+    }
+    std::fs::create_dir_all(&kit).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(kit.join(format!("{top}.tar.gz")))
+        .arg("-C")
+        .arg(dir.join("pack"))
+        .arg(&top)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (kit, version)
+}
+
 fn inventory_on(dir: &Path, members: &[u32], file: &str) -> std::path::PathBuf {
     let lab = crate::common::lab();
     let s = &lab.hosts[0].ssh;
+    let (kit, _) = etcd_tarball(dir);
     let mut t = format!(
         "[cluster]\nname = \"etcdlab\"\nkubernetes_version = \"1.36.3\"\n\n[ssh]\nuser = \"root\"\nport = 2200\n\
-         identity_file = \"{}\"\nknown_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n",
+         identity_file = \"{}\"\nknown_hosts = \"{}\"\n\n[container_runtime]\nsource = \"os\"\n\n[kubelet]\nallow_cgroup_v1 = true\n\n\
+         [artifacts]\ndir = \"{}\"\n",
         s.identity_file.as_ref().unwrap().display(),
-        s.known_hosts.as_ref().unwrap().display()
+        s.known_hosts.as_ref().unwrap().display(),
+        kit.display()
     );
     // The control plane (lab-27) is touched only by the CA rotation, which places the PKI there;
     // nothing runs on it.
@@ -48,6 +89,34 @@ fn external_etcd_over_mtls_then_backup_restore_elsewhere_and_reset() {
     let d = dir.path();
     let inv = inventory(d);
     let certs = pki_generate(d, &inv);
+
+    // The whole apply would reach kubeadm init: refused before any host is contacted, naming
+    // kubeadm's check and the forms of etcd it takes.
+    let out = groundup(d)
+        .args(["apply", "--progress", "none", "-i"])
+        .arg(&inv)
+        .arg("--certs-dir")
+        .arg(&certs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for want in [
+        "would run etcd 3.4.23",
+        "older than 3.5.24",
+        "ExternalEtcdVersion",
+        "etcd-v3.6.8-linux-amd64.tar.gz",
+        "nothing was changed",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let (st, out) = sh(
+        d,
+        &inv,
+        "lab-10",
+        "ls /usr/local/bin/etcd /etc/kubernetes/pki 2>&1 | grep -c 'No such'",
+    );
+    assert_eq!((st, out.trim()), (0, "2"), "refused means untouched: {out}");
 
     let (code, v) = apply_members(d, &inv, &certs);
     assert_eq!(code, Some(0), "{v:#}");

@@ -7,6 +7,7 @@ mod diagnose;
 mod docs;
 mod e2e;
 mod e2e_rotate;
+mod e2e_stages;
 mod e2e_tools;
 mod engine;
 mod explain;

@@ -1,18 +1,20 @@
-//! Phase `etcd`: an external etcd cluster on the hosts whose only role is `etcd` — the
-//! distribution's etcd (or `[artifacts]`), a systemd unit with groundup's server, peer and
+//! Phase `etcd`: an external etcd cluster on the hosts whose only role is `etcd` — the etcd
+//! kubeadm accepts ([`crate::plan::etcd_release`]: upstream's tarball or the etcd image from
+//! `[artifacts]`, else upstream's release), a systemd unit with groundup's server, peer and
 //! client-auth certificates, members listed from the whole inventory, and a health check over
 //! mTLS before anything goes on. Members start together (the phase runs them in parallel), so
 //! a new cluster reaches quorum; an unchanged member is left alone.
 
-use crate::facts::HostFacts;
+use crate::facts::{Facts, HostFacts};
 use crate::inventory::{Host, Role};
 use crate::os::Os;
 use crate::paths;
 use crate::pki::spec::cert_ip;
+use crate::plan::etcd_release::{choose, go_arch, Form};
 use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 use crate::render::render;
 
-use super::{file, install, offline_hint, Want};
+use super::{ensure_curl, file, offline_hint, upload, with_proxy};
 
 pub struct Etcd;
 
@@ -43,40 +45,15 @@ impl Phase for Etcd {
     }
     fn plan(&self, cx: &Context, host: &Host, hf: &HostFacts) -> Result<HostSteps, PlanError> {
         let f = &hf.facts;
-        let os = Os::of(f)?;
         let mut hs = HostSteps::default();
-        let wants: Vec<Want> = match os {
-            Os::Apt(_) => vec![
-                Want {
-                    name: "etcd-server",
-                    version: None,
-                },
-                Want {
-                    name: "etcd-client",
-                    version: None,
-                },
-            ],
-            Os::Dnf(_) => vec![Want {
-                name: "etcd",
-                version: None,
-            }],
-        };
-        install(
-            &mut hs,
-            cx,
-            &os,
-            f,
-            "etcd-install",
-            &wants,
-            &offline_hint("the etcd package"),
-        );
+        let installed = install(&mut hs, cx, f)?;
         let ip = url_host(cert_ip(host).map_err(|e| PlanError::new(e.to_string(), e.hint()))?);
         let unit = render(
             "etcd.service",
             minijinja::context! {
                 name => host.name.as_str(),
                 cluster => cx.inv.cluster.name.as_str(),
-                binary => "/usr/bin/etcd",
+                binary => paths::ETCD_BINARY,
                 data_dir => format!("/var/lib/etcd/{}", cx.inv.cluster.name),
                 ip,
                 initial_cluster => initial_cluster(cx)?,
@@ -92,6 +69,7 @@ impl Phase for Etcd {
         let changed = file(&mut hs, f, "etcd-unit", paths::ETCD_UNIT, 0o644, Content::new(unit));
         let svc = f.state.service("etcd");
         if changed
+            || installed
             || !svc.is_active()
             || svc.enabled != "enabled"
             || f.state.runs_older_than("etcd", &[paths::ETCD_UNIT])
@@ -108,6 +86,87 @@ impl Phase for Etcd {
         }
         Ok(hs)
     }
+}
+
+/// Plans installing the chosen etcd into /usr/local/bin unless that version is there; returns
+/// whether it will.
+fn install(hs: &mut HostSteps, cx: &Context, f: &Facts) -> Result<bool, PlanError> {
+    let choice = choose(cx, Some(&f.arch))?;
+    let version = &choice.version;
+    if f.state.etcd.as_deref() == Some(version.as_str()) {
+        hs.unchanged(paths::ETCD_BINARY, format!("etcd {version} installed"));
+        return Ok(false);
+    }
+    // Unpacks into the temporary folder `$t`, then installs whatever of etcd, etcdctl and
+    // etcdutl it holds, and checks the version.
+    let temp = "t=$(mktemp -d)\ntrap 'rm -rf \"$t\"' EXIT\n";
+    let place = format!(
+        "n=0\nfor b in etcd etcdctl etcdutl; do\n  \
+         p=$(find \"$t/x\" -type f -name \"$b\" | head -n 1)\n  \
+         [ -n \"$p\" ] && install -m 0755 \"$p\" /usr/local/bin/$b && n=$((n + 1))\n\
+         done\n\
+         [ \"$n\" -ge 2 ] || {{ echo \"no etcd and etcdctl found in it\" >&2; exit 1; }}\n\
+         v=$({bin} --version | sed -n 1p)\n\
+         [ \"$v\" = 'etcd Version: {version}' ] || {{ echo \"it holds $v, not the {version} its name says\" >&2; exit 1; }}",
+        bin = paths::ETCD_BINARY
+    );
+    let was = f.state.etcd.as_ref().map(|v| format!(" (was {v})")).unwrap_or_default();
+    let (script, from, hint) = match choice.form {
+        Form::Tarball(a) => {
+            let remote = upload(hs, f, a);
+            (
+                format!("{temp}mkdir \"$t/x\"\ntar -xzf {remote} -C \"$t/x\"\n{place}"),
+                format!("`{}`", a.file),
+                "the tarball must hold upstream's layout: etcd-v<version>-linux-<arch>/etcd, etcdctl, etcdutl".to_string(),
+            )
+        }
+        Form::Image(a) => {
+            let remote = upload(hs, f, a);
+            // A `docker save` or OCI archive: the layer that holds usr/local/bin/etcd. (No `grep -q`
+            // after a pipe in these scripts: its early exit fails the writer with SIGPIPE, and
+            // pipefail turns that into a miss.)
+            (
+                format!(
+                    "{temp}mkdir \"$t/img\" \"$t/x\"\ntar -xf {remote} -C \"$t/img\"\n\
+                     for l in $(find \"$t/img\" -type f ! -name '*.json' ! -name repositories); do\n  \
+                     if tar -tf \"$l\" 2>/dev/null | grep -E '^(\\./)?usr/local/bin/etcd$' >/dev/null; then\n    \
+                     tar -xf \"$l\" -C \"$t/x\" --wildcards '*usr/local/bin/etcd*'\n  fi\ndone\n{place}"
+                ),
+                format!("the image archive `{}`", a.file),
+                "the archive must be the etcd image kubeadm pins (it carries /usr/local/bin/etcd, etcdctl, etcdutl)"
+                    .to_string(),
+            )
+        }
+        Form::Release => {
+            let os = Os::of(f)?;
+            ensure_curl(hs, cx, &os, f);
+            let tarball = format!("etcd-v{version}-linux-{}.tar.gz", go_arch(&f.arch));
+            let base = format!("https://github.com/etcd-io/etcd/releases/download/v{version}");
+            (
+                with_proxy(&format!(
+                    "{temp}mkdir \"$t/x\"\n\
+                     curl -fsSL --retry 2 --connect-timeout 10 --max-time 300 -o \"$t/{tarball}\" {base}/{tarball}\n\
+                     curl -fsSL --retry 2 --connect-timeout 10 --max-time 60 -o \"$t/SHA256SUMS\" {base}/SHA256SUMS\n\
+                     (cd \"$t\" && grep \" {tarball}$\" SHA256SUMS | sha256sum -c --quiet)\n\
+                     tar -xzf \"$t/{tarball}\" -C \"$t/x\"\n{place}"
+                )),
+                format!("upstream's release {base}/{tarball}, checked against its SHA256SUMS"),
+                offline_hint("github.com").replace(
+                    "the packages",
+                    &format!("`{tarball}` or the etcd image archive"),
+                ),
+            )
+        }
+    };
+    hs.change(
+        Step::script(
+            "etcd-install",
+            format!("install etcd {version} to /usr/local/bin from {from}{was}"),
+            script,
+        )
+        .with_hint(hint),
+    );
+    Ok(true)
 }
 
 /// Waits (90 s at most) until this member answers `endpoint health` over mTLS with the

@@ -1,6 +1,7 @@
 //! `packages-cleanup`, only when asked: with `--images`, the images of containerd's `k8s.io`
 //! namespace; with `--purge-packages`, the Kubernetes packages (unheld, then purged), their
-//! repository definition and key, and the artifacts groundup uploaded. containerd stays: it is
+//! repository definition and key, an external member's etcd in /usr/local/bin, and the artifacts
+//! groundup uploaded. containerd stays: it is
 //! the host's runtime, not the cluster's.
 
 use crate::facts::HostFacts;
@@ -63,6 +64,14 @@ impl Phase for PackagesCleanup {
                 Step::script("packages-purge", format!("unhold and purge {list}"), script)
                     .with_hint("the package manager may be busy (another apt or dnf run); try again"),
             );
+        }
+        match &f.state.etcd {
+            Some(v) => hs.change(Step::script(
+                "etcd-remove",
+                format!("remove etcd {v} from /usr/local/bin"),
+                "rm -f /usr/local/bin/etcd /usr/local/bin/etcdctl /usr/local/bin/etcdutl",
+            )),
+            None => hs.unchanged(paths::ETCD_BINARY, "not installed"),
         }
         for repo in [paths::APT_KUBE_LIST, paths::APT_KUBE_KEY, paths::DNF_KUBE_REPO] {
             let id = format!("remove-{}", repo.rsplit('/').next().unwrap_or(repo));

@@ -1,0 +1,286 @@
+//! The end-to-end test's stages (issue 21): each topology users run is its own test on lab hosts
+//! of its own, with real Kubernetes from `GROUNDUP_E2E_ARTIFACTS`. The machine's two cores hold
+//! one cluster at a time, so the stages take turns (one lock); `GROUNDUP_E2E_ONLY=a,b` picks
+//! stages by name. Each stage prints its steps' wall times (`e2e[stage]: …`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::common::{lab, root};
+use crate::lab_support::{groundup, json, pki_generate, reset, sh};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+pub(crate) fn say(stage: &str, s: &str) {
+    let _ = writeln!(std::io::stderr(), "e2e[{stage}]: {s}");
+}
+
+/// The kit and its Kubernetes version, and this stage's turn; `None` (said on the terminal) when
+/// no kit is given or `GROUNDUP_E2E_ONLY` leaves the stage out.
+pub(crate) fn stage(name: &str, lab_hosts: u32) -> Option<(MutexGuard<'static, ()>, PathBuf, String)> {
+    let Some((kit, version)) = crate::e2e::kit() else {
+        say(
+            name,
+            "NOT RUN: set GROUNDUP_E2E_ARTIFACTS=DIR (a folder of real Kubernetes packages and images; README)",
+        );
+        return None;
+    };
+    if let Ok(only) = std::env::var("GROUNDUP_E2E_ONLY") {
+        if !only.split(',').any(|s| s.trim() == name) {
+            say(name, &format!("NOT RUN: GROUNDUP_E2E_ONLY={only}"));
+            return None;
+        }
+    }
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let st = std::process::Command::new(root().join("scripts/lab"))
+        .args(["up", &lab_hosts.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "scripts/lab up {lab_hosts}");
+    say(name, &format!("Kubernetes {version} from {}", kit.display()));
+    Some((turn, kit, version))
+}
+
+/// An inventory of lab hosts with the given roles, real Kubernetes from `kit`.
+pub(crate) fn inventory(
+    d: &Path,
+    name: &str,
+    version: &str,
+    kit: &Path,
+    hosts: &[(u32, &str)],
+    extra: &str,
+) -> PathBuf {
+    let s = &lab().hosts[0].ssh;
+    let mut t = format!(
+        "[cluster]\nname = \"{name}\"\nkubernetes_version = \"{version}\"\npod_subnet = \"10.244.0.0/16\"\n\
+         service_subnet = \"10.96.0.0/12\"\n\n[ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\n\
+         known_hosts = \"{}\"\n\n[kubelet]\nallow_cgroup_v1 = true\n\n[container_runtime]\nsource = \"os\"\n\n\
+         [kube_proxy]\nconntrack_max_per_core = 0\n\n[helm]\ninstall = false\n\n[artifacts]\ndir = \"{}\"\n{extra}\n",
+        s.identity_file.as_ref().unwrap().display(),
+        s.known_hosts.as_ref().unwrap().display(),
+        kit.display()
+    );
+    for (i, roles) in hosts {
+        t.push_str(&format!(
+            "\n[[hosts]]\nname = \"lab-{i}\"\naddress = \"127.0.77.{}\"\ninternal_address = \"10.77.0.{}\"\nroles = {roles}\n",
+            10 + i,
+            10 + i
+        ));
+    }
+    let p = d.join("inventory.toml");
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+/// `groundup ARGS -i INV -o json --certs-dir D/certs --state-dir D/state`, timed and said;
+/// returns (exit code, JSON).
+pub(crate) fn run(stage: &str, d: &Path, inv: &Path, what: &str, args: &[&str]) -> (i32, Value) {
+    let t = Instant::now();
+    let out = groundup(d)
+        .args(args)
+        .args(["--progress", "none", "-o", "json", "-i"])
+        .arg(inv)
+        .arg("--certs-dir")
+        .arg(d.join("certs"))
+        .arg("--state-dir")
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    let v = json(&out.stdout);
+    say(
+        stage,
+        &format!(
+            "{what}: {:.1} s, exit {:?}, changed {}",
+            t.elapsed().as_secs_f64(),
+            out.status.code(),
+            v["changed"]
+        ),
+    );
+    if v.is_null() {
+        say(stage, &String::from_utf8_lossy(&out.stderr));
+    }
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// `script` as root on `host` with admin.conf; panics with its output unless it exits 0.
+pub(crate) fn on(d: &Path, inv: &Path, host: &str, script: &str) -> String {
+    let (st, out) = sh(
+        d,
+        inv,
+        host,
+        &format!("export KUBECONFIG=/etc/kubernetes/admin.conf\n{script}"),
+    );
+    assert_eq!(st, 0, "on {host}:\n{script}\n---\n{out}");
+    out
+}
+
+/// From `cp`: every node Ready, flannel and CoreDNS rolled out, `nodes` of them.
+pub(crate) fn healthy(d: &Path, inv: &Path, cp: &str, nodes: usize) {
+    let out = on(
+        d,
+        inv,
+        cp,
+        "kubectl wait --for=condition=Ready node --all --timeout=180s >&2\n\
+         kubectl -n kube-flannel rollout status ds/kube-flannel-ds --timeout=180s >&2\n\
+         kubectl -n kube-system rollout status deploy/coredns --timeout=180s >&2\n\
+         kubectl get nodes --no-headers | awk '$2 == \"Ready\"' | wc -l",
+    );
+    assert_eq!(out.trim(), nodes.to_string(), "Ready nodes");
+}
+
+const MEMBER_TLS: &str =
+    "--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+     --key=/etc/kubernetes/pki/etcd/healthcheck-client.key";
+
+/// Issue 21, defect 1: external etcd with real kubeadm. Three members (lab-20..22) run the etcd
+/// kubeadm pins, taken from the kit's etcd image, or upstream's release tarball when
+/// `GROUNDUP_E2E_ETCD_TARBALL` names one (`etcd-v<V>-linux-amd64.tar.gz`, added to the kit's
+/// files); a control plane (lab-23) and a worker (lab-24) on them. Then backup, a namespace deleted and restored, and one member reset (it leaves the
+/// member list first; the cluster goes on with two).
+#[test]
+fn external_etcd_with_real_kubeadm() {
+    let Some((_turn, kit, version)) = stage("external-etcd", 24) else {
+        return;
+    };
+    const S: &str = "external-etcd";
+    reset(&["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"]);
+    let dir = tempfile::Builder::new()
+        .prefix("groundup-e2e-etcd-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let d = dir.as_path();
+    say(S, &format!("work dir {}", d.display()));
+    let etcd = r#"["etcd"]"#;
+    let hosts = [
+        (20, etcd),
+        (21, etcd),
+        (22, etcd),
+        (23, r#"["control-plane"]"#),
+        (24, r#"["worker"]"#),
+    ];
+    let (kit, form) = match std::env::var_os("GROUNDUP_E2E_ETCD_TARBALL").map(PathBuf::from) {
+        None => (kit, None),
+        Some(tarball) => {
+            let dir = d.join("artifacts");
+            std::fs::create_dir_all(&dir).unwrap();
+            for e in std::fs::read_dir(&kit).unwrap().flatten() {
+                std::os::unix::fs::symlink(e.path(), dir.join(e.file_name())).unwrap();
+            }
+            let name = tarball.file_name().unwrap().to_string_lossy().into_owned();
+            std::os::unix::fs::symlink(&tarball, dir.join(&name)).unwrap();
+            let v = name
+                .strip_prefix("etcd-v")
+                .unwrap()
+                .split("-linux-")
+                .next()
+                .unwrap()
+                .to_string();
+            (dir, Some(v))
+        }
+    };
+    say(
+        S,
+        &format!(
+            "etcd from {}",
+            form.as_deref()
+                .map_or("the kit's etcd image".into(), |v| format!("upstream's tarball {v}"))
+        ),
+    );
+    let inv = inventory(d, "e2e-etcd", &version, &kit, &hosts, "");
+    pki_generate(d, &inv);
+
+    let (code, v) = run(
+        S,
+        d,
+        &inv,
+        "first apply (3 etcd, 1 control plane, 1 worker)",
+        &["apply"],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    healthy(d, &inv, "lab-23", 2);
+    // The members run the etcd the installed kubeadm pins, and groundup's own table agrees.
+    let pin = on(
+        d,
+        &inv,
+        "lab-23",
+        "kubeadm config images list --kubernetes-version $(kubeadm version -o short) | sed -n 's|.*/etcd:||p'",
+    );
+    let pinned = pin.trim().split('-').next().unwrap().to_string();
+    let k = groundup::plan::upgrade::parse_version(&version).unwrap();
+    assert_eq!(
+        groundup::plan::etcd_release::kubeadm(k).map(|(p, _)| p),
+        Some(pinned.as_str()),
+        "groundup's table of kubeadm's etcd for {version}"
+    );
+    let runs = form.unwrap_or_else(|| pinned.clone());
+    for m in ["lab-20", "lab-21", "lab-22"] {
+        let out = on(
+            d,
+            &inv,
+            m,
+            "/usr/local/bin/etcd --version | sed -n 1p; systemctl is-active etcd",
+        );
+        assert_eq!(out, format!("etcd Version: {runs}\nactive\n"), "{m}");
+    }
+    let eps = "https://10.77.0.30:2379,https://10.77.0.31:2379,https://10.77.0.32:2379";
+    let health = |host: &str| {
+        on(
+            d,
+            &inv,
+            host,
+            &format!("etcdctl --endpoints={eps} {MEMBER_TLS} endpoint health 2>&1 | grep -c 'is healthy' || true"),
+        )
+    };
+    assert_eq!(health("lab-20").trim(), "3");
+    let (code, v) = run(S, d, &inv, "second apply", &["apply"]);
+    assert_eq!((code, v["changed"].as_u64()), (0, Some(0)), "{v:#}");
+
+    // Backup, a namespace lost, restore: back, and nothing for apply to do.
+    on(d, &inv, "lab-23", "kubectl create namespace e2e-gone >&2");
+    let backups = d.join("backups");
+    let (code, v) = run(S, d, &inv, "backup", &["backup", "--out", backups.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["backup"]["topology"], "external", "{v:#}");
+    let file = v["backup"]["file"].as_str().unwrap().to_string();
+    on(
+        d,
+        &inv,
+        "lab-23",
+        "kubectl delete namespace e2e-gone --wait=true --timeout=120s >&2",
+    );
+    let (code, v) = run(S, d, &inv, "restore", &["restore", "--yes", &file]);
+    assert_eq!(code, 0, "{v:#}");
+    on(d, &inv, "lab-23", "kubectl get namespace e2e-gone >&2");
+    healthy(d, &inv, "lab-23", 2);
+    let (code, v) = run(S, d, &inv, "apply after restore", &["apply"]);
+    assert_eq!((code, v["changed"].as_u64()), (0, Some(0)), "{v:#}");
+
+    // One member reset: it leaves the member list first, and the API goes on with two.
+    let (code, v) = run(
+        S,
+        d,
+        &inv,
+        "reset of member lab-22",
+        &["reset", "--yes", "--on", "lab-22"],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    let members = on(
+        d,
+        &inv,
+        "lab-20",
+        &format!("etcdctl --endpoints=https://10.77.0.30:2379 {MEMBER_TLS} member list | wc -l"),
+    );
+    assert_eq!(members.trim(), "2", "lab-22 left the member list");
+    on(
+        d,
+        &inv,
+        "lab-23",
+        "kubectl create namespace e2e-after-reset >&2 && kubectl get nodes >&2",
+    );
+}
+
