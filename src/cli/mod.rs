@@ -169,6 +169,10 @@ pub struct RemoveArgs {
     /// How long a drain may take before remove gives up, leaving the node cordoned (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub drain_timeout: u64,
+    /// Go on when a leaving node cannot be reached (powered off, gone for good): its Node and
+    /// etcd member are taken out through the hosts that stay; the host itself is not reset.
+    #[arg(long)]
+    pub unreachable: bool,
 }
 
 #[derive(Debug, Args)]

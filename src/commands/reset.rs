@@ -85,6 +85,7 @@ pub async fn run(args: ResetArgs) -> Result<u8, Failure> {
             images: args.images,
             purge_packages: args.purge_packages,
             drain_timeout: 0,
+            gone: Default::default(),
         },
     );
     let work = work_hosts(&cx);

@@ -167,6 +167,8 @@ pub async fn run<T: Transport>(
     let mut nothing_changed = false;
     let mut markers_checked: std::collections::HashSet<String> = Default::default();
     let mut cache = cache::FactCache::new(cache::extra_sections(phases));
+    // What the plans warned of, with the hosts each came from: said once, in the notes.
+    let mut warned: std::collections::BTreeMap<String, Vec<String>> = Default::default();
 
     for phase in phases {
         let name = phase.name();
@@ -257,6 +259,12 @@ pub async fn run<T: Transport>(
         );
         let mut halt = Vec::new();
         for (h, res) in hosts.iter().zip(results) {
+            for w in &res.warnings {
+                let on = warned.entry(w.clone()).or_default();
+                if !on.contains(&h.name.to_string()) {
+                    on.push(h.name.to_string());
+                }
+            }
             counts.changed += res.changed;
             counts.unchanged += res.unchanged;
             let o = out.get_mut(h.name.as_str()).expect("every target has an outcome");
@@ -301,6 +309,11 @@ pub async fn run<T: Transport>(
             ));
         }
     }
+    notes.extend(
+        warned
+            .into_iter()
+            .map(|(w, on)| format!("warning: {w} ({})", on.join(", "))),
+    );
     let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
     let tally = Tally {
         out,

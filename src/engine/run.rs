@@ -25,6 +25,8 @@ pub struct HostPhase<'a> {
     pub failed: Option<FailedStep>,
     /// Stopped before a step because another host's failure halted the phase.
     pub interrupted: bool,
+    /// What the plan warned of (shown by `plan`; carried into the run's notes).
+    pub warnings: Vec<String>,
     /// Go on with the next step after a failed one (reset: remove all that can be removed).
     keep_going: bool,
     marker: bool,
@@ -52,6 +54,7 @@ impl<'a> HostPhase<'a> {
             unchanged: 0,
             failed: None,
             interrupted: false,
+            warnings: vec![],
         }
     }
 
@@ -92,6 +95,7 @@ impl<'a> HostPhase<'a> {
                 return self.done(r, "");
             }
         };
+        self.warnings = steps.warnings;
         for item in steps.items {
             let step = match item {
                 Item::Unchanged { .. } => {

@@ -152,8 +152,14 @@ mod tests {
 
     #[test]
     fn tarball_names_give_version_and_architecture() {
-        assert_eq!(tarball_version("etcd-v3.6.8-linux-amd64.tar.gz"), Some(("3.6.8", "amd64")));
-        assert_eq!(tarball_version("etcd-v3.6.8-linux-arm64.tar.gz"), Some(("3.6.8", "arm64")));
+        assert_eq!(
+            tarball_version("etcd-v3.6.8-linux-amd64.tar.gz"),
+            Some(("3.6.8", "amd64"))
+        );
+        assert_eq!(
+            tarball_version("etcd-v3.6.8-linux-arm64.tar.gz"),
+            Some(("3.6.8", "arm64"))
+        );
         assert_eq!(tarball_version("etcd-v3.6.8-darwin-amd64.zip"), None);
         assert_eq!(tarball_version("helm-v3.19.0-linux-amd64.tar.gz"), None);
     }

@@ -198,6 +198,24 @@ pub fn host_checks(inv: &Inventory, host: &Host, hf: &HostFacts) -> Vec<Check> {
             "connect as root, or set sudo = true with passwordless sudo",
         )
     });
+    // An even etcd member count is a moment of a replacement (remove, then add), not a goal: it
+    // is said, with its risk, and never blocks the way on (issue 21).
+    let members = inv.etcd_members().count();
+    if inv.etcd_members().any(|m| m.name == host.name) && members > 1 && members % 2 == 0 {
+        out.push(Check::warn(
+            "etcd-members",
+            format!(
+                "etcd has {members} members: quorum needs {}, so it tolerates as few failures as {} members",
+                members / 2 + 1,
+                members - 1
+            ),
+            format!(
+                "add a member (or take one out) for an odd count: {} or {}",
+                members - 1,
+                members + 1
+            ),
+        ));
+    }
     out
 }
 

@@ -17,7 +17,7 @@ pub(crate) fn kit() -> Option<(PathBuf, String)> {
 }
 
 /// The folder named by `var` and its kubelet package's version.
-fn kit_in(var: &str) -> Option<(PathBuf, String)> {
+pub(crate) fn kit_in(var: &str) -> Option<(PathBuf, String)> {
     let dir = PathBuf::from(std::env::var_os(var)?);
     let version = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{var}={}: {e}", dir.display()))
@@ -60,7 +60,7 @@ pub(crate) fn kubectl(d: &Path, inv: &Path, script: &str) -> String {
     out
 }
 
-fn apply(d: &Path, inv: &Path, what: &str) -> Value {
+pub(crate) fn apply(d: &Path, inv: &Path, what: &str) -> Value {
     let t = Instant::now();
     let out = groundup(d)
         .args(["apply", "--progress", "none", "-o", "json", "-i"])
@@ -360,7 +360,7 @@ fn pinned(inv: &Path, name: &str, from: &str, to: &str, kits: Option<(&Path, &Pa
 /// `GROUNDUP_E2E_UPGRADE_ARTIFACTS` names a kit of a later version, the cluster is upgraded to
 /// it for real: backup, `kubeadm upgrade apply`, every node drained, upgraded and uncordoned in
 /// turn, a deployment kept running, then nothing left to upgrade and nothing for apply to change.
-fn upgrade(d: &Path, inv: &Path) {
+pub(crate) fn upgrade(d: &Path, inv: &Path) {
     let (kit, version) = kit().unwrap();
     let certs = d.join("certs");
     let c = certs.to_str().unwrap();

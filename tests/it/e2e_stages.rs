@@ -284,3 +284,156 @@ fn external_etcd_with_real_kubeadm() {
     );
 }
 
+/// The stacked etcd member list, asked on `cp` inside its etcd pod: one name per line.
+fn members(d: &Path, inv: &Path, cp: &str) -> String {
+    on(
+        d,
+        inv,
+        cp,
+        &format!(
+            "kubectl -n kube-system exec etcd-{cp} -- etcdctl --endpoints=https://127.0.0.1:2379 \
+             --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt \
+             --key=/etc/kubernetes/pki/etcd/server.key member list | cut -d, -f3 | tr -d ' ' | sort"
+        ),
+    )
+}
+
+/// Issue 21, defect 2: a stacked control plane replaced, live and dead, on a real HA cluster
+/// (three control planes behind `local-lb`, one worker). Live: `remove lab-22`, the inventory
+/// without it is accepted (two members: a warning), a new control plane (lab-24) joins. Then
+/// (defect 4) lab-21 loses power and `apply` runs as soon as it is back. Dead:
+/// lab-21's plug pulled; `remove` names `--unreachable`, which takes it out through the others
+/// (Node and etcd member), then lab-22, wiped, joins in its place.
+#[test]
+fn ha_control_planes_replaced_live_and_dead() {
+    let Some((_turn, kit, version)) = stage("ha-replace", 24) else {
+        return;
+    };
+    const S: &str = "ha-replace";
+    reset(&["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"]);
+    let dir = tempfile::Builder::new()
+        .prefix("groundup-e2e-ha-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let d = dir.as_path();
+    say(S, &format!("work dir {}", d.display()));
+    let cp = r#"["control-plane", "etcd"]"#;
+    let w = r#"["worker"]"#;
+    let write = |cps: &[u32]| {
+        let mut hosts: Vec<(u32, &str)> = cps.iter().map(|c| (*c, cp)).collect();
+        hosts.push((23, w));
+        inventory(d, "e2e-ha", &version, &kit, &hosts, "[api]\nmode = \"local-lb\"\n")
+    };
+    let inv = write(&[20, 21, 22]);
+    pki_generate(d, &inv);
+    let (code, v) = run(
+        S,
+        d,
+        &inv,
+        "first apply (3 control planes behind local-lb, 1 worker)",
+        &["apply"],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    healthy(d, &inv, "lab-20", 4);
+    assert_eq!(members(d, &inv, "lab-20"), "lab-20\nlab-21\nlab-22\n");
+
+    // Live: lab-22 out, then the inventory without it (two members) is accepted.
+    let (code, v) = run(S, d, &inv, "remove lab-22 (live)", &["remove", "--yes", "lab-22"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(members(d, &inv, "lab-20"), "lab-20\nlab-21\n");
+    let inv = write(&[20, 21]);
+    let (code, v) = run(S, d, &inv, "apply with two control planes", &["apply"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(
+        v.to_string().contains("etcd has 2 members"),
+        "the even count is said: {v:#}"
+    );
+    // lab-24 takes its place.
+    let inv = write(&[20, 21, 24]);
+    pki_generate(d, &inv);
+    let (code, v) = run(S, d, &inv, "apply with lab-24 added", &["apply"]);
+    assert_eq!(code, 0, "{v:#}");
+    healthy(d, &inv, "lab-20", 4);
+    assert_eq!(members(d, &inv, "lab-20"), "lab-20\nlab-21\nlab-24\n");
+
+    // Defect 4: a power cut of lab-21, and `apply` as soon as it answers SSH again: its control
+    // plane is still starting (etcd, the API server), and apply waits for it instead of failing.
+    let lab = |args: &[&str]| {
+        let st = std::process::Command::new(root().join("scripts/lab"))
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/lab {args:?}");
+    };
+    lab(&["kill", "lab-21"]);
+    lab(&["start", "lab-21"]);
+    let (code, v) = run(S, d, &inv, "apply right after lab-21's power cut", &["apply"]);
+    assert_eq!(code, 0, "{v:#}");
+    healthy(d, &inv, "lab-20", 4);
+
+    // Dead: lab-21's plug pulled.
+    lab(&["kill", "lab-21"]);
+    let (code, v) = run(S, d, &inv, "remove lab-21 (dead)", &["remove", "--yes", "lab-21"]);
+    assert_eq!(code, 3, "{v:#}");
+    assert!(v.to_string().contains("--unreachable"), "the way on is named: {v:#}");
+    let (code, v) = run(
+        S,
+        d,
+        &inv,
+        "remove lab-21 --unreachable",
+        &["remove", "--yes", "--unreachable", "lab-21"],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(members(d, &inv, "lab-20"), "lab-20\nlab-24\n", "the dead member is out");
+    let nodes = on(d, &inv, "lab-20", "kubectl get nodes -o name");
+    assert!(!nodes.contains("lab-21"), "{nodes}");
+    // lab-22, wiped, joins in its place.
+    reset(&["lab-22"]);
+    let inv = write(&[20, 24, 22]);
+    pki_generate(d, &inv);
+    let (code, v) = run(S, d, &inv, "apply with lab-22 in lab-21's place", &["apply"]);
+    assert_eq!(code, 0, "{v:#}");
+    healthy(d, &inv, "lab-20", 4);
+    assert_eq!(members(d, &inv, "lab-20"), "lab-20\nlab-22\nlab-24\n");
+    let (code, v) = run(S, d, &inv, "apply again", &["apply"]);
+    assert_eq!((code, v["changed"].as_u64()), (0, Some(0)), "{v:#}");
+    // lab-21 stays down: the test leaves no half-member behind it.
+    let _ = std::process::Command::new(root().join("scripts/lab"))
+        .args(["reset", "lab-21"])
+        .status();
+}
+
+/// Issue 21, defect 3: a real minor upgrade (the kit of `GROUNDUP_E2E_ARTIFACTS` to the later one
+/// of `GROUNDUP_E2E_UPGRADE_ARTIFACTS`, e.g. 1.35.6 → 1.36.2) of one control plane and two
+/// workers with a deployment running, in one `upgrade` run: the API server's own restart after
+/// its kubelet's upgrade is waited for, never a failure (it stopped the first run before).
+#[test]
+fn a_real_minor_upgrade_in_one_run() {
+    let Some((_turn, kit, version)) = stage("upgrade", 19) else {
+        return;
+    };
+    const S: &str = "upgrade";
+    if crate::e2e::kit_in("GROUNDUP_E2E_UPGRADE_ARTIFACTS").is_none() {
+        say(
+            S,
+            "NOT RUN: set GROUNDUP_E2E_UPGRADE_ARTIFACTS=DIR (a kit of a later version)",
+        );
+        return;
+    }
+    reset(&["lab-16", "lab-17", "lab-18"]);
+    let dir = tempfile::Builder::new()
+        .prefix("groundup-e2e-upgrade-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let d = dir.as_path();
+    say(S, &format!("work dir {}", d.display()));
+    let w = r#"["worker"]"#;
+    let hosts = [(16, r#"["control-plane", "etcd"]"#), (17, w), (18, w)];
+    let inv = inventory(d, "e2e-upgrade", &version, &kit, &hosts, "");
+    pki_generate(d, &inv);
+    crate::e2e::apply(d, &inv, "first apply (1 control plane, 2 workers)");
+    healthy(d, &inv, "lab-16", 3);
+    crate::e2e::upgrade(d, &inv);
+}

@@ -164,6 +164,7 @@ fn images_and_packages_go_only_when_asked() {
                 images,
                 purge_packages: purge,
                 drain_timeout: 0,
+                ..Default::default()
             },
         );
         let gathered: Vec<_> = facts.iter().cloned().map(Ok).collect();

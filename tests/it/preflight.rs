@@ -145,3 +145,34 @@ fn a_node_without_a_nameserver_fails_before_anything_changes() {
     let out = "@@groundup-fact:resolv\n/etc/resolv.conf 1\n";
     assert_eq!(groundup::facts::parse(out).resolv, Some(("/etc/resolv.conf".into(), 1)));
 }
+
+/// Issue 21: two etcd members (the middle of a control plane's replacement: remove, then add)
+/// load and plan; preflight says the risk on each member instead of refusing the inventory.
+#[test]
+fn an_even_etcd_member_count_is_a_warning_with_its_risk() {
+    let text = std::fs::read_to_string(crate::common::root().join("inventory/ha.toml")).unwrap();
+    let inv = inventory(&text);
+    let members = inv.etcd_members().count();
+    assert_eq!(members, 3, "the example has three control planes");
+    // Drop the last control plane, as after `remove` of a dead one.
+    let last = inv.etcd_members().last().unwrap().name.to_string();
+    let cut = text
+        .split("[[hosts]]")
+        .filter(|b| !b.contains(&format!("name = \"{last}\"")))
+        .collect::<Vec<_>>()
+        .join("[[hosts]]");
+    let two = inventory(&cut);
+    assert_eq!(two.etcd_members().count(), 2);
+    let first = two.etcd_members().next().unwrap();
+    let c = host_checks(&two, first, &host_facts("debian-12", 0.0))
+        .into_iter()
+        .find(|c| c.name == "etcd-members")
+        .expect("an etcd-members check");
+    assert_eq!(c.level, Level::Warn, "{c:?}");
+    assert!(c.detail.contains("etcd has 2 members: quorum needs 2"), "{}", c.detail);
+    let three = host_checks(&inv, inv.etcd_members().next().unwrap(), &host_facts("debian-12", 0.0));
+    assert!(
+        three.iter().all(|c| c.name != "etcd-members"),
+        "three members: nothing to say"
+    );
+}

@@ -104,23 +104,8 @@ pub(super) fn whole_cluster(
             Some("stacked etcd: give every control plane the `etcd` role; external etcd: give `etcd` only to hosts without `control-plane`".into()));
         return None;
     };
-    let members = if topology == EtcdTopology::Stacked {
-        cps.len()
-    } else {
-        etcds.len()
-    };
-    if members > 0 && members % 2 == 0 {
-        cx.err(
-            first_roles,
-            format!("etcd would have {members} members; it needs an odd number"),
-            "etcd quorum",
-            Some(format!(
-                "use {} or {} etcd members: an even count tolerates no more failures than one fewer",
-                members - 1,
-                members + 1
-            )),
-        );
-    }
+    // An even etcd member count is no error: preflight warns of it (a replacement of a member,
+    // remove then add, passes through it).
     if let Some(c) = cluster {
         if cps.len() > 1 && c.control_plane_endpoint.is_none() {
             cx.err(

@@ -117,7 +117,8 @@ fn install(hs: &mut HostSteps, cx: &Context, f: &Facts) -> Result<bool, PlanErro
             (
                 format!("{temp}mkdir \"$t/x\"\ntar -xzf {remote} -C \"$t/x\"\n{place}"),
                 format!("`{}`", a.file),
-                "the tarball must hold upstream's layout: etcd-v<version>-linux-<arch>/etcd, etcdctl, etcdutl".to_string(),
+                "the tarball must hold upstream's layout: etcd-v<version>-linux-<arch>/etcd, etcdctl, etcdutl"
+                    .to_string(),
             )
         }
         Form::Image(a) => {
@@ -151,10 +152,7 @@ fn install(hs: &mut HostSteps, cx: &Context, f: &Facts) -> Result<bool, PlanErro
                      tar -xzf \"$t/{tarball}\" -C \"$t/x\"\n{place}"
                 )),
                 format!("upstream's release {base}/{tarball}, checked against its SHA256SUMS"),
-                offline_hint("github.com").replace(
-                    "the packages",
-                    &format!("`{tarball}` or the etcd image archive"),
-                ),
+                offline_hint("github.com").replace("the packages", &format!("`{tarball}` or the etcd image archive")),
             )
         }
     };

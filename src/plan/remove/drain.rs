@@ -47,6 +47,15 @@ impl Phase for Drain {
                 hs.unchanged(format!("Node {name}"), "not listed by the API: nothing to drain");
                 continue;
             }
+            if cx.reset.gone.contains(name) {
+                // Its kubelet cannot end a pod: an eviction would wait out the timeout. Deleting
+                // the Node (next phase) lets the controllers start its pods elsewhere.
+                hs.unchanged(
+                    format!("Node {name}"),
+                    "unreachable: its pods move when its Node is deleted",
+                );
+                continue;
+            }
             hs.change(
                 Step::script(
                     &format!("drain-{name}"),

@@ -55,6 +55,9 @@ pub struct Options {
     pub purge_packages: bool,
     /// How long `remove` lets a drain take (seconds).
     pub drain_timeout: u64,
+    /// Leaving hosts that cannot be reached (`remove --unreachable`): taken out of the cluster
+    /// through the hosts that stay, never drained or touched themselves.
+    pub gone: BTreeSet<String>,
 }
 
 impl Options {
