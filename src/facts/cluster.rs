@@ -7,6 +7,12 @@
 //! - `apiserver`, on the same hosts: whether this host's own API server answers `/readyz`.
 //! - `membership`, on every host with kubelet.conf: the Node names the API lists with kubelet's
 //!   own credentials, so a join is done when the API says so, not when a file exists (issue 10).
+//!
+//! Each first waits (at most [`SETTLE_SECS`]) for the API while a restart is under way on the
+//! host: kubelet started, or the API server's manifest changed, within [`RECENT_SECS`] (a boot
+//! after a power cut, an upgrade's kubelet or static pods, a renewal). A restart groundup caused,
+//! or one minutes old, never fails a run; an API down for longer is reported at once (issue 21,
+//! defects 3 and 4).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +31,31 @@ const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"
 {.status.nodeInfo.kubeletVersion}{\"\\t\"}{.status.conditions[*].type}{\"\\t\"}{.status.conditions[*].status}{\"\\t\"}\
 {.spec.unschedulable}{\"\\n\"}{end}";
 
+/// How long a restart counts as under way, and how long the facts wait for the API through it.
+pub const RECENT_SECS: u64 = 300;
+pub const SETTLE_SECS: u64 = 150;
+
+/// Shell: when kubelet started, or `manifest` changed, within [`RECENT_SECS`], runs `probe` every
+/// 2 s until it succeeds or [`SETTLE_SECS`] pass. Prints nothing.
+fn settle(manifest: &str, probe: &str) -> String {
+    format!(
+        "_now=$(date +%s); _up=$(cut -d. -f1 /proc/uptime); \
+         _ks=$(systemctl show -p ActiveEnterTimestampMonotonic --value kubelet 2>/dev/null); \
+         _ka=$(( _up - ${{_ks:-0}} / 1000000 )); _ma=$(( _now - $(stat -c %Y {manifest} 2>/dev/null || echo 0) )); \
+         if systemctl is-active -q kubelet && {{ [ \"$_ka\" -lt {RECENT_SECS} ] || [ \"$_ma\" -lt {RECENT_SECS} ]; }}; then \
+         _end=$(( _now + {SETTLE_SECS} )); \
+         until {probe} >/dev/null 2>&1 || [ \"$(date +%s)\" -ge \"$_end\" ]; do sleep 2; done; fi; "
+    )
+}
+
+/// `/readyz` of this host's own API server (anonymously: kubeadm's clusters allow it).
+fn own_readyz() -> String {
+    format!(
+        "[ \"$(curl -s --max-time 3 --cacert {pki}/ca.crt --resolve kubernetes:6443:127.0.0.1 https://kubernetes:6443/readyz)\" = ok ]",
+        pki = paths::KUBE_PKI
+    )
+}
+
 /// The section's shell: three kubectl queries (one start for every cluster-wide kind, the
 /// ClusterRoleBindings among them; kube-system's config maps; the bootstrap tokens' expiry) and
 /// `helm list`, all at once, each into its own file; printed in order only when every kubectl
@@ -33,7 +64,7 @@ const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"
 pub fn query() -> String {
     let k = format!("KUBECONFIG={} kubectl --request-timeout=5s", paths::ADMIN_CONF);
     format!(
-        "if [ -f {m} ] && [ -f {a} ] && _c=$(mktemp -d); then \
+        "if [ -f {m} ] && [ -f {a} ] && _c=$(mktemp -d); then {settle}\
          {k} get namespaces,nodes,daemonsets,clusterrolebindings -A -o jsonpath='{OBJECTS}' >\"$_c/1\" & _p1=$!; \
          {k} -n kube-system get configmaps -o name >\"$_c/2\" & _p2=$!; \
          {k} -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token \
@@ -44,7 +75,8 @@ pub fn query() -> String {
          && echo @@releases && cat \"$_c/5\"; rm -rf \"$_c\"; fi",
         m = paths::APISERVER_MANIFEST,
         a = paths::ADMIN_CONF,
-        h = paths::HELM
+        h = paths::HELM,
+        settle = settle(paths::APISERVER_MANIFEST, &own_readyz())
     )
 }
 
@@ -56,14 +88,15 @@ pub fn query() -> String {
 /// kube-apiserver manifest.
 pub fn apiserver_query() -> String {
     format!(
-        "if [ -f {m} ] && [ -f {a} ]; then \
+        "if [ -f {m} ] && [ -f {a} ]; then {settle}\
          r=$(curl -s --max-time 5 --cacert {pki}/ca.crt --resolve kubernetes:6443:127.0.0.1 https://kubernetes:6443/readyz 2>/dev/null); \
          if [ \"$r\" = ok ]; then echo ok; else \
          kubectl --kubeconfig={a} --server=https://127.0.0.1:6443 --tls-server-name=kubernetes \
          --request-timeout=5s get --raw=/readyz 2>&1 | head -c 200; echo; fi; fi",
         m = paths::APISERVER_MANIFEST,
         a = paths::ADMIN_CONF,
-        pki = paths::KUBE_PKI
+        pki = paths::KUBE_PKI,
+        settle = settle(paths::APISERVER_MANIFEST, &own_readyz())
     )
 }
 
@@ -77,13 +110,17 @@ pub fn apiserver_query() -> String {
 pub fn membership_query() -> String {
     format!(
         "if [ -f {k} ]; then echo @@kubelet-conf; if [ ! -e {c} ]; then echo @@client-cert-missing; \
-         else me=$(openssl x509 -noout -subject -nameopt RFC2253 -in {c} 2>/dev/null \
+         else {settle}me=$(openssl x509 -noout -subject -nameopt RFC2253 -in {c} 2>/dev/null \
          | sed -n 's/.*CN=system:node:\\([^,]*\\).*/\\1/p'); \
          [ -n \"$me\" ] || me=$(kubectl --kubeconfig={k} --request-timeout=5s auth whoami -o jsonpath='{{.status.userInfo.username}}'); \
          [ -n \"$me\" ] && kubectl --kubeconfig={k} --request-timeout=5s get nodes --field-selector \"metadata.name=${{me#system:node:}}\" \
          -o jsonpath='{{range .items[*]}}{{.metadata.name}}{{\"\\n\"}}{{end}}' && echo @@answered; fi; fi",
         k = paths::KUBELET_CONF,
-        c = KUBELET_CLIENT_CERT
+        c = KUBELET_CLIENT_CERT,
+        settle = settle(
+            paths::APISERVER_MANIFEST,
+            &format!("kubectl --kubeconfig={} --request-timeout=3s get --raw=/readyz", paths::KUBELET_CONF)
+        )
     )
 }
 

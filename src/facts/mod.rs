@@ -2,7 +2,7 @@
 //! parsers that turn each section of its output into typed values; tested on captured output per
 //! distribution (tests/fixtures/facts/). Reads only; never changes a host.
 
-mod cluster;
+pub mod cluster;
 pub mod leftovers;
 mod network;
 mod os;

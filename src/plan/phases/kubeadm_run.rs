@@ -163,15 +163,32 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
             return Ok(hs);
         }
         Membership::Unknown => {
+            let f = &hf.facts;
+            let age = f
+                .clock
+                .zip(f.state.started.get("kubelet"))
+                .map(|(now, t)| (now as i64 - *t).max(0));
+            let (since, wait) = match age {
+                Some(a) if a < crate::facts::cluster::RECENT_SECS as i64 + 60 => (
+                    format!(
+                        "; its kubelet started {a} s ago and groundup waited {} s for the API",
+                        crate::facts::cluster::SETTLE_SECS
+                    ),
+                    "it booted or restarted moments ago and its control plane may still be starting (etcd, the API \
+                     server): run `groundup apply` again in a minute or two; if it still fails, "
+                        .to_string(),
+                ),
+                _ => (String::new(), String::new()),
+            };
             return Err(PlanError::new(
                 format!(
-                    "{name} has joined before (kubelet.conf and its client certificate), but the API did not answer it"
+                    "{name} has joined before (kubelet.conf and its client certificate), but the API did not answer it{since}"
                 ),
                 format!(
-                    "check that {} is reachable from {name} and that the control plane runs",
+                    "{wait}check that {} is reachable from {name} and that the control plane runs",
                     api_endpoint(cx.inv)?
                 ),
-            ))
+            ));
         }
         _ if control_plane => {
             return Err(PlanError::new(
