@@ -127,6 +127,11 @@ pub fn sections() -> Vec<(&'static str, String)> {
         ("etcd-version", format!("{} --version 2>/dev/null | head -n 1", paths::ETCD_BINARY)),
         // containerd's images for the CRI (what kubelet sees), by name.
         ("images", "ctr -n k8s.io images ls -q".into()),
+        // Those containerd's CRI reports as pinned to kubelet, which then never removes them.
+        (
+            "images-pinned",
+            "ctr -n k8s.io images ls 2>/dev/null | awk 'NR > 1 && /io.cri-containerd.pinned=pinned/ {print $1}'".into(),
+        ),
         ("cluster", super::cluster::query()),
         ("apiserver", super::cluster::apiserver_query()),
         ("membership", super::cluster::membership_query()),
@@ -170,6 +175,8 @@ pub struct State {
     pub etcd: Option<String>,
     /// Image names in containerd's `k8s.io` namespace (empty without containerd).
     pub images: Vec<String>,
+    /// Of those, the ones labelled `io.cri-containerd.pinned=pinned`.
+    pub pinned: Vec<String>,
     /// What an initialised control plane's API says; `None` elsewhere or when it did not answer.
     pub cluster: Option<ClusterState>,
     /// Whether this host's own kube-apiserver answers `/readyz` with `ok`; `None` where it has
@@ -293,12 +300,8 @@ pub fn parse(get: impl Fn(&str) -> String) -> State {
             .trim()
             .strip_prefix("etcd Version: ")
             .map(|v| v.trim().to_string()),
-        images: get("images")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
+        images: lines(&get("images")),
+        pinned: lines(&get("images-pinned")),
         cluster: super::cluster::parse(&get("cluster")),
         apiserver_ready: Some(get("apiserver").trim().to_string())
             .filter(|s| !s.is_empty())
@@ -358,5 +361,14 @@ pub fn parse_sha256sum(text: &str) -> BTreeMap<String, String> {
             (sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) && !path.is_empty())
                 .then(|| (path.to_string(), sum.to_ascii_lowercase()))
         })
+        .collect()
+}
+
+/// The non-empty lines of `text`, trimmed.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
         .collect()
 }

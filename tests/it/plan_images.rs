@@ -1,6 +1,7 @@
 //! Phase `images`: image archives in `[artifacts]` are recognised by their contents (a helm
 //! tarball is not one), named as containerd names them, uploaded once and imported only while
-//! one of their images is missing; an archive without names is refused before anything runs.
+//! one of their images is missing, and pinned (issue 21: kubelet's image garbage collection keeps
+//! them); an archive without names is refused before anything runs.
 
 use groundup::artifacts::{Catalogue, Kind};
 use groundup::commands::plan::build;
@@ -10,8 +11,9 @@ use crate::common::host_facts;
 use crate::lab_support::{stand_in_helm, stand_in_image};
 use crate::plan::{load, planned};
 
-/// (changed?, step id or what, script or why) of phase `images` on cp-1.
-fn images_plan(cx: &Context, have: &[&str]) -> Vec<(bool, String, String)> {
+/// (changed?, step id or what, script or why) of phase `images` on cp-1, whose containerd holds
+/// `have`, of which `pinned` are pinned.
+fn images_plan(cx: &Context, have: &[&str], pinned: &[&str]) -> Vec<(bool, String, String)> {
     let inv = cx.inv;
     let gathered: Vec<_> = inv
         .hosts
@@ -19,6 +21,7 @@ fn images_plan(cx: &Context, have: &[&str]) -> Vec<(bool, String, String)> {
         .map(|_| {
             let mut hf = host_facts("debian-12-prepared", 0.1);
             hf.facts.state.images = have.iter().map(|s| s.to_string()).collect();
+            hf.facts.state.pinned = pinned.iter().map(|s| s.to_string()).collect();
             Ok(hf)
         })
         .collect();
@@ -69,7 +72,7 @@ fn image_archives_are_imported_once_on_every_node_and_only_while_an_image_is_mis
     let inv = load("single.toml");
     let mut cx = Context::new(&inv).unwrap();
     cx.artifacts = cat;
-    let fresh = images_plan(&cx, &[]);
+    let fresh = images_plan(&cx, &[], &[]);
     let ids: Vec<&str> = fresh.iter().map(|i| i.1.as_str()).collect();
     assert_eq!(
         ids,
@@ -85,25 +88,39 @@ fn image_archives_are_imported_once_on_every_node_and_only_while_an_image_is_mis
         .contains("gzip -dc /var/cache/groundup/artifacts/flannel-v0.28.9.tar.gz > \"$t\""));
     assert_eq!(
         fresh[3].2,
-        "ctr -n k8s.io images import /var/cache/groundup/artifacts/pause-3.10.1.tar"
+        "ctr -n k8s.io images import /var/cache/groundup/artifacts/pause-3.10.1.tar\n\
+         ctr -n k8s.io images label registry.k8s.io/pause:3.10.1 io.cri-containerd.pinned=pinned >/dev/null"
     );
 
     let one = images_plan(
         &cx,
         &["registry.k8s.io/pause:3.10.1", "docker.io/library/busybox:latest"],
+        &["registry.k8s.io/pause:3.10.1"],
     );
     let changed: Vec<&str> = one.iter().filter(|i| i.0).map(|i| i.1.as_str()).collect();
     assert_eq!(
         changed,
         ["upload-flannel-v0.28.9.tar.gz", "import-flannel-v0.28.9.tar.gz"]
     );
-    let all = images_plan(
-        &cx,
-        &["registry.k8s.io/pause:3.10.1", "docker.io/flannel/flannel:v0.28.9"],
-    );
+    let both = ["registry.k8s.io/pause:3.10.1", "docker.io/flannel/flannel:v0.28.9"];
+    let all = images_plan(&cx, &both, &both);
     assert!(all.iter().all(|i| !i.0), "{all:#?}");
+    // Imported by an older groundup (or unpinned by hand): pinned, never imported again.
+    let unpinned = images_plan(&cx, &both, &both[..1]);
+    let changed: Vec<(&str, &str)> = unpinned
+        .iter()
+        .filter(|i| i.0)
+        .map(|i| (i.1.as_str(), i.2.as_str()))
+        .collect();
+    assert_eq!(
+        changed,
+        [(
+            "pin-flannel-v0.28.9.tar.gz",
+            "ctr -n k8s.io images label docker.io/flannel/flannel:v0.28.9 io.cri-containerd.pinned=pinned >/dev/null"
+        )]
+    );
 
-    let none = images_plan(&Context::new(&inv).unwrap(), &[]);
+    let none = images_plan(&Context::new(&inv).unwrap(), &[], &[]);
     assert_eq!(
         none,
         [(
