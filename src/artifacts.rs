@@ -75,7 +75,7 @@ impl Catalogue {
         let sums = dir.join("SHA256SUMS");
         if sums.is_file() {
             let text = std::fs::read_to_string(&sums).map_err(|e| format!("cannot read `{}`: {e}", sums.display()))?;
-            for (name, want) in crate::facts::state::parse_sha256sum(&text) {
+            for (name, want) in crate::digest::parse_sha256sum(&text) {
                 match files.iter().find(|a| a.file == name) {
                     Some(a) if a.sha256 != want => {
                         return Err(format!(
@@ -160,7 +160,7 @@ struct Known {
 
 impl Known {
     fn load() -> Known {
-        let path = crate::engine::journal::default_state_dir().join("artifacts.json");
+        let path = crate::paths::default_state_dir().join("artifacts.json");
         let by_file = std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())

@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod commands;
 pub mod diagnose;
+pub mod digest;
 pub mod engine;
 pub mod exec;
 pub mod exit;

@@ -76,3 +76,12 @@ pub const MANAGED_FILES: &[&str] = &[
 pub fn containerd_hosts_toml(registry: &str) -> String {
     format!("{CONTAINERD_CERTS_D}/{registry}/hosts.toml")
 }
+
+/// This machine's folder for journals, cluster locks and caches: `$XDG_STATE_HOME/groundup`
+/// (else `~/.local/state/groundup`); `--state-dir` replaces it.
+pub fn default_state_dir() -> std::path::PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("groundup")
+}

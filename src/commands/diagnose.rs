@@ -157,7 +157,7 @@ fn local_files(args: &DiagnoseArgs, inv: &crate::inventory::Inventory) -> Vec<(S
         .common
         .state_dir
         .clone()
-        .unwrap_or_else(crate::engine::journal::default_state_dir);
+        .unwrap_or_else(crate::paths::default_state_dir);
     let journal = crate::engine::journal::path_for(&state, inv.cluster.name.as_str(), &inv.path);
     if let Some(t) = read(&journal) {
         v.push(("local/journal.json".into(), t));

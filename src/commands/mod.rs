@@ -81,10 +81,7 @@ impl Run {
     /// run on the same cluster refuses at once, before it connects anywhere.
     pub fn start_locked(c: &Common, command: &str) -> Result<Run, Failure> {
         let inventory = Inventory::load(&c.inventory)?;
-        let state_dir = c
-            .state_dir
-            .clone()
-            .unwrap_or_else(crate::engine::journal::default_state_dir);
+        let state_dir = c.state_dir.clone().unwrap_or_else(crate::paths::default_state_dir);
         let lock =
             crate::lock::acquire(&state_dir, inventory.cluster.name.as_str(), command).map_err(Failure::Locked)?;
         let mut run = Self::start_with(c, command, inventory)?;
@@ -126,10 +123,7 @@ impl Run {
             renderer,
             log_path,
             lock: None,
-            state_dir: c
-                .state_dir
-                .clone()
-                .unwrap_or_else(crate::engine::journal::default_state_dir),
+            state_dir: c.state_dir.clone().unwrap_or_else(crate::paths::default_state_dir),
         })
     }
 

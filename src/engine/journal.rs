@@ -85,7 +85,7 @@ impl Journal {
 /// Where the journal of an inventory lives: `<state>/journal/<cluster>-<hash of the inventory path>.json`.
 pub fn path_for(state_dir: &Path, cluster: &str, inventory: &Path) -> PathBuf {
     let canon = std::fs::canonicalize(inventory).unwrap_or_else(|_| inventory.to_path_buf());
-    let hash = crate::plan::sha256_hex(canon.to_string_lossy().as_bytes());
+    let hash = crate::digest::sha256_hex(canon.to_string_lossy().as_bytes());
     state_dir
         .join("journal")
         .join(format!("{cluster}-{}.json", &hash[..10]))
@@ -108,13 +108,6 @@ pub fn utc_stamp() -> String {
 /// `20261123T230512Z-4242`: sortable, unique per process.
 pub fn run_id() -> String {
     format!("{}-{}", utc_stamp(), std::process::id())
-}
-
-pub fn default_state_dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("groundup")
 }
 
 pub fn load(path: &Path) -> Result<Option<Journal>, String> {

@@ -32,7 +32,7 @@ use crate::inventory::{Host, Role};
 use crate::plan::{Context, Counts, Phase};
 use crate::report::{Event, Reporter};
 
-use gate::gate;
+use gate::{gate, Gate};
 pub use journal::Journal;
 use run::HostPhase;
 
@@ -146,47 +146,24 @@ pub async fn run<T: Transport>(
     let run_id = journal.run().to_string();
     let order: Vec<String> = targets.iter().map(|h| h.name.to_string()).collect();
     let journal = Mutex::new(journal);
-    let mut out: BTreeMap<String, HostOutcome> = targets
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                HostOutcome {
-                    host: h.name.to_string(),
-                    done: vec![],
-                    failed: None,
-                    not_reached: vec![],
-                },
-            )
-        })
-        .collect();
-    let mut counts = Counts::default();
-    let mut notes = Vec::new();
+    let mut tally = Tally::new(targets);
     let mut active: Vec<&Host> = targets.iter().collect();
-    let mut stopped: Option<String> = None;
-    let mut nothing_changed = false;
     let mut markers_checked: std::collections::HashSet<String> = Default::default();
     let mut cache = cache::FactCache::new(cache::extra_sections(phases));
-    // What the plans warned of, with the hosts each came from: said once, in the notes.
-    let mut warned: std::collections::BTreeMap<String, Vec<String>> = Default::default();
 
     for phase in phases {
         let name = phase.name();
-        if stopped.is_some() {
-            for h in targets.iter().filter(|h| phase.applies(cx, h)) {
-                if let Some(o) = out.get_mut(h.name.as_str()) {
-                    o.not_reached.push(name);
-                }
-            }
-            continue;
-        }
-        for h in targets
+        // Hosts the phase applies to that a failure (or a stop) took out of the run.
+        let stopped = tally.stopped.is_some();
+        let left_out: Vec<&Host> = targets
             .iter()
-            .filter(|h| phase.applies(cx, h) && !active.iter().any(|a| a.name == h.name))
-        {
-            if let Some(o) = out.get_mut(h.name.as_str()) {
-                o.not_reached.push(name);
-            }
+            .filter(|h| phase.applies(cx, h) && (stopped || !active.iter().any(|a| a.name == h.name)))
+            .collect();
+        for h in left_out {
+            tally.host(h).not_reached.push(name);
+        }
+        if tally.stopped.is_some() {
+            continue;
         }
         let hosts: Vec<&Host> = active.iter().copied().filter(|h| phase.applies(cx, h)).collect();
         r.send(Event::Phase {
@@ -202,47 +179,21 @@ pub async fn run<T: Transport>(
             let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
             for (h, f) in hosts.iter().zip(&gathered) {
                 let Ok(f) = f else { continue };
-                if !markers_checked.insert(h.name.to_string()) {
-                    continue;
-                }
-                if let Some(note) = check_marker(&mut j, h, f) {
-                    notes.push(note);
+                if markers_checked.insert(h.name.to_string()) {
+                    tally.notes.extend(check_marker(&mut j, h, f));
                 }
             }
         }
 
         if phase.gate() {
             if let Some(gate) = gate(cx, *phase, &hosts, &gathered) {
-                for (host, failed) in gate.failures {
-                    match out.get_mut(&host) {
-                        Some(o) => o.failed = Some(failed),
-                        // A cluster-wide check (e.g. two hosts with one node IP) belongs to no host.
-                        None => notes.push(format!(
-                            "preflight, across the cluster: {}: {} (hint: {})",
-                            failed.step, failed.error, failed.hint
-                        )),
-                    }
-                    counts.failed += 1;
-                }
-                for o in out.values_mut() {
-                    o.not_reached = phases.iter().filter(|p| !p.gate()).map(|p| p.name()).collect();
-                }
-                nothing_changed = true;
-                stopped = Some(gate.why);
-                let run = run_id.clone();
-                let tally = Tally {
-                    out,
-                    counts,
-                    stopped,
-                    nothing_changed,
-                    notes,
-                };
-                return finish(&order, run, phases, tally, opts, &journal, gate.exit);
+                let exit = gate.exit;
+                tally.gate_failed(gate, phases);
+                return finish(&order, run_id, phases, tally, opts, &journal, exit);
             }
         }
 
-        let serial = phase.serial();
-        let parallel = if serial { 1 } else { opts.parallel };
+        let parallel = if phase.serial() { 1 } else { opts.parallel };
         let stop = std::sync::atomic::AtomicBool::new(false);
         let pairs: Vec<(&Host, &Result<HostFacts, crate::exec::ExecError>)> =
             hosts.iter().copied().zip(&gathered).collect();
@@ -257,48 +208,13 @@ pub async fn run<T: Transport>(
                 .iter()
                 .any(|r| r.changed > 0 || r.failed.is_some() || r.interrupted),
         );
-        let mut halt = Vec::new();
-        for (h, res) in hosts.iter().zip(results) {
-            for w in &res.warnings {
-                let on = warned.entry(w.clone()).or_default();
-                if !on.contains(&h.name.to_string()) {
-                    on.push(h.name.to_string());
-                }
-            }
-            counts.changed += res.changed;
-            counts.unchanged += res.unchanged;
-            let o = out.get_mut(h.name.as_str()).expect("every target has an outcome");
-            match res.failed {
-                None if res.interrupted => o.not_reached.push(name),
-                None => o.done.push(PhaseDone {
-                    phase: name,
-                    changed: res.changed,
-                    unchanged: res.unchanged,
-                }),
-                Some(f) if opts.keep_going => {
-                    counts.failed += 1;
-                    o.done.push(PhaseDone {
-                        phase: name,
-                        changed: res.changed,
-                        unchanged: res.unchanged,
-                    });
-                    o.failed.get_or_insert(f);
-                }
-                Some(f) => {
-                    counts.failed += 1;
-                    o.failed = Some(f);
-                    if h.has(Role::ControlPlane) || h.has(Role::Etcd) {
-                        halt.push(h.name.to_string());
-                    }
-                }
-            }
-        }
+        let halt = tally.record(name, &hosts, results, opts.keep_going);
         active.retain(|h| {
-            let o = &out[h.name.as_str()];
+            let o = &tally.out[h.name.as_str()];
             (opts.keep_going || o.failed.is_none()) && !o.not_reached.contains(&name)
         });
         if !halt.is_empty() {
-            stopped = Some(format!(
+            tally.stopped = Some(format!(
                 "phase `{name}` failed on {} ({}), which the rest of the cluster depends on",
                 halt.join(", "),
                 if halt.len() == 1 {
@@ -309,18 +225,10 @@ pub async fn run<T: Transport>(
             ));
         }
     }
-    notes.extend(
-        warned
-            .into_iter()
-            .map(|(w, on)| format!("warning: {w} ({})", on.join(", "))),
-    );
-    let code = if counts.failed > 0 { exit::FAILED } else { exit::OK };
-    let tally = Tally {
-        out,
-        counts,
-        stopped,
-        nothing_changed,
-        notes,
+    let code = if tally.counts.failed > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
     };
     finish(&order, run_id, phases, tally, opts, &journal, code)
 }
@@ -332,6 +240,105 @@ struct Tally {
     stopped: Option<String>,
     nothing_changed: bool,
     notes: Vec<String>,
+    /// What the plans warned of, with the hosts each came from: said once, in the notes.
+    warned: BTreeMap<String, Vec<String>>,
+}
+
+impl Tally {
+    fn new(targets: &[Host]) -> Tally {
+        Tally {
+            out: targets
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        HostOutcome {
+                            host: h.name.to_string(),
+                            done: vec![],
+                            failed: None,
+                            not_reached: vec![],
+                        },
+                    )
+                })
+                .collect(),
+            counts: Counts::default(),
+            stopped: None,
+            nothing_changed: false,
+            notes: Vec::new(),
+            warned: BTreeMap::new(),
+        }
+    }
+
+    fn host(&mut self, h: &Host) -> &mut HostOutcome {
+        self.out.get_mut(h.name.as_str()).expect("every target has an outcome")
+    }
+
+    /// Preflight stopped the run: its failures, every later phase not reached, nothing changed.
+    fn gate_failed(&mut self, gate: Gate, phases: &[&dyn Phase]) {
+        for (host, failed) in gate.failures {
+            match self.out.get_mut(&host) {
+                Some(o) => o.failed = Some(failed),
+                // A cluster-wide check (e.g. two hosts with one node IP) belongs to no host.
+                None => self.notes.push(format!(
+                    "preflight, across the cluster: {}: {} (hint: {})",
+                    failed.step, failed.error, failed.hint
+                )),
+            }
+            self.counts.failed += 1;
+        }
+        for o in self.out.values_mut() {
+            o.not_reached = phases.iter().filter(|p| !p.gate()).map(|p| p.name()).collect();
+        }
+        self.nothing_changed = true;
+        self.stopped = Some(gate.why);
+    }
+
+    /// One phase's results per host; returns the control-plane and etcd hosts whose failure
+    /// halts the run.
+    fn record(
+        &mut self,
+        name: &'static str,
+        hosts: &[&Host],
+        results: Vec<HostPhase>,
+        keep_going: bool,
+    ) -> Vec<String> {
+        let mut halt = Vec::new();
+        for (h, res) in hosts.iter().zip(results) {
+            for w in &res.warnings {
+                let on = self.warned.entry(w.clone()).or_default();
+                if !on.contains(&h.name.to_string()) {
+                    on.push(h.name.to_string());
+                }
+            }
+            self.counts.changed += res.changed;
+            self.counts.unchanged += res.unchanged;
+            let done = PhaseDone {
+                phase: name,
+                changed: res.changed,
+                unchanged: res.unchanged,
+            };
+            let failed_here = res.failed.is_some();
+            let o = self.host(h);
+            match res.failed {
+                None if res.interrupted => o.not_reached.push(name),
+                None => o.done.push(done),
+                Some(f) if keep_going => {
+                    o.done.push(done);
+                    o.failed.get_or_insert(f);
+                }
+                Some(f) => {
+                    o.failed = Some(f);
+                    if h.has(Role::ControlPlane) || h.has(Role::Etcd) {
+                        halt.push(h.name.to_string());
+                    }
+                }
+            }
+            if failed_here {
+                self.counts.failed += 1;
+            }
+        }
+        halt
+    }
 }
 
 /// On `--resume`, keeps the journal's record of a host only when the host's marker names a run of
@@ -377,7 +384,13 @@ fn finish(
         stopped,
         nothing_changed,
         mut notes,
+        warned,
     } = t;
+    notes.extend(
+        warned
+            .into_iter()
+            .map(|(w, on)| format!("warning: {w} ({})", on.join(", "))),
+    );
     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
     j.finished = counts.failed == 0 && stopped.is_none();
     if let Err(e) = journal::save(&opts.journal_path, &j) {

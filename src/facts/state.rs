@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::digest::parse_sha256sum;
 use crate::paths;
 
 pub use super::cluster::{ClusterState, DaemonSet, Membership, NodeInfo, Release, KUBELET_CLIENT_CERT};
@@ -349,19 +350,6 @@ fn parse_selinux(text: &str) -> Option<Selinux> {
         current,
         configured: lines.next().unwrap_or("").to_string(),
     })
-}
-
-/// `sha256sum` output (`<hex>  <path>`, or `<hex> *<path>` in binary mode); also reads the
-/// `.sha256` files groundup writes beside artifacts, which use the same format.
-pub fn parse_sha256sum(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| {
-            let (sum, path) = l.split_once(char::is_whitespace)?;
-            let path = path.trim_start().trim_start_matches('*');
-            (sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) && !path.is_empty())
-                .then(|| (path.to_string(), sum.to_ascii_lowercase()))
-        })
-        .collect()
 }
 
 /// The non-empty lines of `text`, trimmed.

@@ -13,6 +13,7 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::paths;
 
 /// The pod-template annotation a system workload carries once restarted to trust a CA set: the
@@ -60,10 +61,6 @@ pub fn cert_set(pem: &str) -> CertSet {
         .filter(|p| p.label == "CERTIFICATE")
         .map(|p| hex(&Sha256::digest(&p.contents)))
         .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A short name for a set of CAs, for the workloads' annotation: the first 16 hex digits of

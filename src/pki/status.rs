@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::digest::sha256_hex;
 use crate::plan::phases::Placement;
-use crate::plan::sha256_hex;
 
 use super::inspect::parse_cert;
 
@@ -95,7 +95,7 @@ pub fn rows(
     if let Some(c) = cur.take() {
         certs.push(c);
     }
-    let remote = crate::facts::state::parse_sha256sum(&sums);
+    let remote = crate::digest::parse_sha256sum(&sums);
     let placed_by_path: BTreeMap<&str, &Placement> = placed.iter().map(|p| (p.path.as_str(), p)).collect();
     let local_ca = local.get("ca.crt").and_then(|c| parse_cert(c).ok());
     let mut out_rows = Vec::new();

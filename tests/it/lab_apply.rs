@@ -263,7 +263,7 @@ fn placed_pki_and_kubeadm_config(d: &Path, inv: &Path) -> String {
             None => format!("/etc/kubernetes/pki/{rel}"),
         };
         let secret = rel.ends_with(".key") || rel.ends_with(".conf");
-        let sum = groundup::plan::sha256_hex(&std::fs::read(&f).unwrap());
+        let sum = groundup::digest::sha256_hex(&std::fs::read(&f).unwrap());
         want.insert(remote, (if secret { "600" } else { "644" }, sum));
     }
     assert_eq!(want.len(), 8 + 2 * 7 + 4, "shared CA material, own leaves, kubeconfigs");

@@ -91,7 +91,7 @@ pub(crate) fn rotate_etcd_ca(d: &Path, inv: &Path, certs: &Path) {
         assert!(!certs.join(f).exists(), "{f}");
     }
     // On the hosts: the new CA alone, every leaf of it, the data and health as before.
-    let want = groundup::plan::sha256_hex(new_ca.as_bytes());
+    let want = groundup::digest::sha256_hex(new_ca.as_bytes());
     for m in members.iter().chain(&["lab-27"]) {
         let (st, out) = sh(
             d,

@@ -240,7 +240,7 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 /// the layer's diff ID, `manifest.json` naming it `name`), written to `dir/file`; gzipped when
 /// `file` ends in `.gz`. containerd imports and unpacks it like any saved image.
 pub fn stand_in_image(dir: &Path, file: &str, name: &str) -> PathBuf {
-    let sha = |b: &[u8]| groundup::plan::sha256_hex(b);
+    let sha = |b: &[u8]| groundup::digest::sha256_hex(b);
     let mut layer = tar::Builder::new(Vec::new());
     add(
         &mut layer,

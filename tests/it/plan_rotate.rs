@@ -114,7 +114,7 @@ fn each_stage_of_an_etcd_ca_rotation_plans_what_it_must() {
     // What node-23 would get as etcd/ca.crt: the new CA alone (the facts here are still those of
     // the finished cluster, so everything else of the rotation is planned too).
     let r = build(&cx, renew::ALL, &inv.hosts, &gathered).0;
-    let want = groundup::plan::sha256_hex(cx.pki["etcd/ca.crt"].as_bytes());
+    let want = groundup::digest::sha256_hex(cx.pki["etcd/ca.crt"].as_bytes());
     let got = crate::plan::planned(&r, "renew-rollout", "node-23")
         .iter()
         .find_map(|i| match i {

@@ -110,6 +110,7 @@ pub(crate) fn upload(hs: &mut HostSteps, f: &Facts, a: &Artifact) -> String {
                 size: a.size,
             },
             hint: Some("check free space under /var/cache on the host".into()),
+            on_timeout: None,
         });
     }
     remote
@@ -220,7 +221,7 @@ pub(crate) fn ensure_curl(hs: &mut HostSteps, cx: &Context, os: &Os, f: &Facts) 
 /// Plans a package repository: the apt signing key (and curl to fetch it) when missing or when
 /// the repository changes, then the repository file. `site` names the host in the offline hint.
 pub(crate) fn repository(hs: &mut HostSteps, cx: &Context, os: &Os, f: &Facts, name: &str, repo: Repo, site: &str) {
-    let changes = f.state.files.get(repo.file) != Some(&super::sha256_hex(repo.content.as_bytes()));
+    let changes = f.state.files.get(repo.file) != Some(&crate::digest::sha256_hex(repo.content.as_bytes()));
     if let Some((key, url)) = &repo.key {
         if changes || !f.state.files.contains_key(*key) {
             ensure_curl(hs, cx, os, f);

@@ -4,11 +4,12 @@
 //! or the kubelet. Removes its files again when `[proxy]` leaves the inventory. Proxy URLs may
 //! hold credentials: files are 0600, and no script or plan line contains them.
 
+use crate::digest::sha256_hex;
 use crate::facts::HostFacts;
 use crate::inventory::{Host, Inventory};
 use crate::os::Os;
 use crate::paths;
-use crate::plan::{sha256_hex, Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 use crate::render::render;
 
 use super::{file, remove};

@@ -12,13 +12,14 @@
 //!   API server's published client CA cleared of the old one after the drop (it merges what it
 //!   publishes with what is there), and `cluster-info`'s CA for joining nodes. Pure.
 
+use crate::digest::sha256_hex;
 use crate::facts::trust::{b64, cert_set, fingerprint, Trust, ANNOTATION, KCM_MANIFEST, SYSTEM_NAMESPACES};
 use crate::facts::HostFacts;
 use crate::inventory::Host;
 use crate::paths;
 use crate::pki::rotate::{self, Stage, CA_CRT, CA_KEY, SIGNER_CRT, SIGNER_KEY};
 use crate::plan::phases::kubeadm_config::first_control_plane;
-use crate::plan::{sha256_hex, Content, Context, HostSteps, Phase, PlanError, Step};
+use crate::plan::{Content, Context, HostSteps, Phase, PlanError, Step};
 
 /// The host's `trust` facts (empty where the run did not gather them).
 fn trust_of(hf: &HostFacts) -> &Trust {
