@@ -190,7 +190,7 @@ async fn execute<T: Transport>(t: &T, host: &Host, step: &Step) -> Result<(), Fa
             out.status.map(|s| s.to_string()).unwrap_or_else(|| "(killed)".into())
         ),
         stderr_tail: out.stderr_tail(12),
-        hint: step.hint.clone().unwrap_or_default(),
+        hint: step.failure_hint(&out.stderr),
     };
     let run = |req: Request| async move { t.run(host, &req).await.map_err(|e| failed_exec(phase, &step.title, &e)) };
     match &step.action {

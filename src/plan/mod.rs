@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::digest::{hex, sha256_hex};
 use crate::facts::HostFacts;
 use crate::inventory::Host;
 
@@ -36,6 +37,9 @@ pub struct Step {
     /// Shown when the step fails: what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Shown as well only when the step's own output says it timed out (kubeadm's waits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +112,7 @@ impl Step {
             title: title.into(),
             action: Action::Script { script: script.into() },
             hint: None,
+            on_timeout: None,
         }
     }
     pub fn write(id: &str, path: &str, mode: u32, content: Content) -> Step {
@@ -120,11 +125,38 @@ impl Step {
                 content,
             },
             hint: None,
+            on_timeout: None,
         }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Step {
         self.hint = Some(hint.into());
         self
+    }
+    pub fn with_timeout_hint(mut self, hint: impl Into<String>) -> Step {
+        self.on_timeout = Some(hint.into());
+        self
+    }
+    /// The hint for this step's failure, from what it printed (issue 21): kubeadm's preflight
+    /// errors (`[ERROR ExternalEtcdVersion]: …`) are named first, as the cause; the timeout advice
+    /// follows only a timeout; the step's own hint always closes.
+    pub fn failure_hint(&self, stderr: &str) -> String {
+        let mut parts = Vec::new();
+        let checks: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("[ERROR ")?.split_once(']').map(|(c, _)| c))
+            .collect();
+        if !checks.is_empty() {
+            parts.push(format!(
+                "kubeadm's preflight refused: {} (the lines above say why); fix that on the host, then run again",
+                checks.join(", ")
+            ));
+        }
+        let lower = stderr.to_ascii_lowercase();
+        if lower.contains("timed out") || lower.contains("deadline exceeded") {
+            parts.extend(self.on_timeout.clone());
+        }
+        parts.extend(self.hint.clone());
+        parts.join("; ")
     }
     /// Identifies this exact change: the journal only skips a step whose fingerprint matches.
     pub fn fingerprint(&self) -> String {
@@ -232,14 +264,6 @@ pub trait Phase: Send + Sync {
     fn plan(&self, cx: &Context, host: &Host, facts: &HostFacts) -> Result<HostSteps, PlanError>;
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The plan of one phase for every host it applies to.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhasePlan {
@@ -317,4 +341,36 @@ pub fn count(plans: &[PhasePlan]) -> Counts {
         }
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    fn init() -> Step {
+        Step::script("kubeadm-init", "kubeadm init", "kubeadm init")
+            .with_hint("read the kubeadm output above")
+            .with_timeout_hint("raise the timeout")
+    }
+
+    #[test]
+    fn a_failure_hint_comes_from_what_the_step_printed() {
+        // kubeadm 1.36's refusal of Debian's etcd, as a real init printed it (issue 21).
+        let preflight = "[preflight] Running pre-flight checks\nerror execution phase preflight: [preflight] Some fatal \
+                         errors occurred:\n\t[ERROR ExternalEtcdVersion]: this version of kubeadm only supports external \
+                         etcd version >= 3.5.24-0. Current version: 3.4.23\n";
+        assert_eq!(
+            init().failure_hint(preflight),
+            "kubeadm's preflight refused: ExternalEtcdVersion (the lines above say why); fix that on the host, then \
+             run again; read the kubeadm output above"
+        );
+        let timeout = "[wait-control-plane] Waiting for the kubelet to boot up the control plane\n\
+                       error execution phase wait-control-plane: could not initialize a Kubernetes cluster: \
+                       context deadline exceeded\n";
+        assert_eq!(
+            init().failure_hint(timeout),
+            "raise the timeout; read the kubeadm output above"
+        );
+        assert_eq!(init().failure_hint("something else\n"), "read the kubeadm output above");
+    }
 }

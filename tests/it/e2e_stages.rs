@@ -437,3 +437,98 @@ fn a_real_minor_upgrade_in_one_run() {
     healthy(d, &inv, "lab-16", 3);
     crate::e2e::upgrade(d, &inv);
 }
+
+/// Issue 21: a class of three real clusters of two hosts each (lab-20…25), applied at once by the
+/// class runner (each cluster in a process of its own), then handouts, then a second class apply
+/// that changes nothing.
+#[test]
+fn a_class_of_three_real_clusters_at_once() {
+    let Some((_turn, kit, version)) = stage("class", 25) else {
+        return;
+    };
+    const S: &str = "class";
+    let hosts = ["lab-20", "lab-21", "lab-22", "lab-23", "lab-24", "lab-25"];
+    reset(&hosts);
+    let dir = tempfile::Builder::new()
+        .prefix("groundup-e2e-class-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let d = dir.as_path();
+    say(S, &format!("work dir {}", d.display()));
+    let s = &lab().hosts[0].ssh;
+    let list: Vec<String> = (20..=25)
+        .map(|i| {
+            format!(
+                "  {{ address = \"127.0.77.{}\", internal_address = \"10.77.0.{}\" }},",
+                10 + i,
+                10 + i
+            )
+        })
+        .collect();
+    let class = d.join("class.toml");
+    std::fs::write(
+        &class,
+        format!(
+            "[class]\nname = \"e2e-class\"\nclusters_at_once = 3\n\n[class.generate]\nprefix = \"k\"\nper_cluster = 2\nhosts = [\n{}\n]\n\n\
+             [cluster]\nkubernetes_version = \"{version}\"\npod_subnet = \"10.244.0.0/16\"\nservice_subnet = \"10.96.0.0/12\"\n\n\
+             [ssh]\nuser = \"root\"\nport = 2200\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n\n[kubelet]\nallow_cgroup_v1 = true\n\n\
+             [container_runtime]\nsource = \"os\"\n\n[kube_proxy]\nconntrack_max_per_core = 0\n\n[helm]\ninstall = false\n\n\
+             [artifacts]\ndir = \"{}\"\n",
+            list.join("\n"),
+            s.identity_file.as_ref().unwrap().display(),
+            s.known_hosts.as_ref().unwrap().display(),
+            kit.display()
+        ),
+    )
+    .unwrap();
+    pki_generate(d, &class);
+    let (code, v) = run(S, d, &class, "class apply, 3 clusters at once", &["apply"]);
+    let rows = v["clusters"].as_array().cloned().unwrap_or_default();
+    for r in &rows {
+        say(
+            S,
+            &format!("  {}: exit {} in {} s", r["cluster"], r["exit_code"], r["seconds"]),
+        );
+    }
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(rows.len(), 3, "{v:#}");
+    // Each cluster's own control plane sees its two nodes Ready, and only them.
+    for c in ["k-01", "k-02", "k-03"] {
+        let out = groundup(d)
+            .env("GROUNDUP_CLUSTER", c)
+            .args(["exec", "--progress", "none", "-o", "json", "--on", &format!("{c}-cp"), "-i"])
+            .arg(&class)
+            .args([
+                "--",
+                "bash",
+                "-c",
+                "export KUBECONFIG=/etc/kubernetes/admin.conf; kubectl wait --for=condition=Ready node --all --timeout=180s >/dev/null \
+                 && kubectl get nodes --no-headers -o custom-columns=N:.metadata.name",
+            ])
+            .output()
+            .unwrap();
+        let v = json(&out.stdout);
+        let nodes = v[0]["output"]["stdout"].as_str().unwrap_or("").to_string();
+        assert_eq!(nodes, format!("{c}-cp\n{c}-w1\n"), "{c}: {v:#}");
+    }
+    let handouts = d.join("handouts");
+    let out = groundup(d)
+        .args(["kubeconfig", "-i"])
+        .arg(&class)
+        .arg("--certs-dir")
+        .arg(d.join("certs"))
+        .arg("--out-dir")
+        .arg(&handouts)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    for c in ["k-01", "k-02", "k-03"] {
+        assert!(handouts.join(format!("{c}.kubeconfig")).exists() && handouts.join(format!("{c}.md")).exists());
+    }
+    let (code, v) = run(S, d, &class, "class apply again", &["apply"]);
+    assert_eq!(code, 0, "{v:#}");
+    for r in v["clusters"].as_array().unwrap() {
+        assert_eq!(r["output"]["changed"], 0, "{r:#}");
+    }
+}

@@ -107,10 +107,13 @@ impl Phase for ControlPlaneInit {
             )
             .with_hint(format!(
                 "read the kubeadm output above; `groundup apply` again finishes an init whose API server came up, \
-                 else clear it with `kubeadm reset -f` on {} first. On a slow VM where kubeadm gave up waiting \
-                 (`wait-control-plane`), raise `[kubeadm.timeouts] control_plane_component_health_check` (default 4m)",
+                 else clear it with `kubeadm reset -f` on {} first",
                 host.name
-            )),
+            ))
+            .with_timeout_hint(
+                "kubeadm gave up waiting: on a slow VM raise `[kubeadm.timeouts] control_plane_component_health_check` \
+                 (default 4m)",
+            ),
         );
         kubelet_api_binding(None, &mut hs);
         Ok(hs)
@@ -246,13 +249,15 @@ fn join(cx: &Context, host: &Host, hf: &HostFacts, control_plane: bool) -> Resul
         .with_hint(format!(
             "check that {} is reachable from {}, and that the bootstrap token is valid (`kubeadm token list` \
              on {first}); an apply that includes {first} renews it (phase join-token), `--on {}` alone does not. \
-             A half-done join is cleared with `kubeadm reset -f` on the host. On a slow VM where kubeadm gave up \
-             waiting, raise `[kubeadm.timeouts] tls_bootstrap` or `kubelet_health_check`",
+             A half-done join is cleared with `kubeadm reset -f` on the host",
             api_endpoint(cx.inv)?,
             host.name,
             host.name,
             first = first_control_plane(cx.inv).map_or("the first control plane", |f| f.name.as_str()),
-        )),
+        ))
+        .with_timeout_hint(
+            "kubeadm gave up waiting: on a slow VM raise `[kubeadm.timeouts] tls_bootstrap` or `kubelet_health_check`",
+        ),
     );
     Ok(hs)
 }

@@ -34,6 +34,7 @@ impl Phase for RestoreCheck {
                 size: o.size,
             },
             hint: Some("check free space under /var/lib/groundup on the host".into()),
+            on_timeout: None,
         });
         let trial = super::restore_into(cx, host, "\"$d/data\"")?;
         hs.change(
