@@ -18,8 +18,8 @@ mod gate;
 pub mod journal;
 pub mod ready;
 mod run;
+mod tally;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -28,13 +28,14 @@ use serde::Serialize;
 use crate::exec::{window, Transport};
 use crate::exit;
 use crate::facts::HostFacts;
-use crate::inventory::{Host, Role};
+use crate::inventory::Host;
 use crate::plan::{Context, Counts, Phase};
 use crate::report::{Event, Reporter};
 
-use gate::{gate, Gate};
+use gate::gate;
 pub use journal::Journal;
 use run::HostPhase;
+use tally::{finish, Tally};
 
 pub struct Options {
     pub parallel: usize,
@@ -233,114 +234,6 @@ pub async fn run<T: Transport>(
     finish(&order, run_id, phases, tally, opts, &journal, code)
 }
 
-/// What a run found, gathered while it went.
-struct Tally {
-    out: BTreeMap<String, HostOutcome>,
-    counts: Counts,
-    stopped: Option<String>,
-    nothing_changed: bool,
-    notes: Vec<String>,
-    /// What the plans warned of, with the hosts each came from: said once, in the notes.
-    warned: BTreeMap<String, Vec<String>>,
-}
-
-impl Tally {
-    fn new(targets: &[Host]) -> Tally {
-        Tally {
-            out: targets
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        HostOutcome {
-                            host: h.name.to_string(),
-                            done: vec![],
-                            failed: None,
-                            not_reached: vec![],
-                        },
-                    )
-                })
-                .collect(),
-            counts: Counts::default(),
-            stopped: None,
-            nothing_changed: false,
-            notes: Vec::new(),
-            warned: BTreeMap::new(),
-        }
-    }
-
-    fn host(&mut self, h: &Host) -> &mut HostOutcome {
-        self.out.get_mut(h.name.as_str()).expect("every target has an outcome")
-    }
-
-    /// Preflight stopped the run: its failures, every later phase not reached, nothing changed.
-    fn gate_failed(&mut self, gate: Gate, phases: &[&dyn Phase]) {
-        for (host, failed) in gate.failures {
-            match self.out.get_mut(&host) {
-                Some(o) => o.failed = Some(failed),
-                // A cluster-wide check (e.g. two hosts with one node IP) belongs to no host.
-                None => self.notes.push(format!(
-                    "preflight, across the cluster: {}: {} (hint: {})",
-                    failed.step, failed.error, failed.hint
-                )),
-            }
-            self.counts.failed += 1;
-        }
-        for o in self.out.values_mut() {
-            o.not_reached = phases.iter().filter(|p| !p.gate()).map(|p| p.name()).collect();
-        }
-        self.nothing_changed = true;
-        self.stopped = Some(gate.why);
-    }
-
-    /// One phase's results per host; returns the control-plane and etcd hosts whose failure
-    /// halts the run.
-    fn record(
-        &mut self,
-        name: &'static str,
-        hosts: &[&Host],
-        results: Vec<HostPhase>,
-        keep_going: bool,
-    ) -> Vec<String> {
-        let mut halt = Vec::new();
-        for (h, res) in hosts.iter().zip(results) {
-            for w in &res.warnings {
-                let on = self.warned.entry(w.clone()).or_default();
-                if !on.contains(&h.name.to_string()) {
-                    on.push(h.name.to_string());
-                }
-            }
-            self.counts.changed += res.changed;
-            self.counts.unchanged += res.unchanged;
-            let done = PhaseDone {
-                phase: name,
-                changed: res.changed,
-                unchanged: res.unchanged,
-            };
-            let failed_here = res.failed.is_some();
-            let o = self.host(h);
-            match res.failed {
-                None if res.interrupted => o.not_reached.push(name),
-                None => o.done.push(done),
-                Some(f) if keep_going => {
-                    o.done.push(done);
-                    o.failed.get_or_insert(f);
-                }
-                Some(f) => {
-                    o.failed = Some(f);
-                    if h.has(Role::ControlPlane) || h.has(Role::Etcd) {
-                        halt.push(h.name.to_string());
-                    }
-                }
-            }
-            if failed_here {
-                self.counts.failed += 1;
-            }
-        }
-        halt
-    }
-}
-
 /// On `--resume`, keeps the journal's record of a host only when the host's marker names a run of
 /// this chain; a host rebuilt or changed by another run since is said to be so.
 fn check_marker(j: &mut Journal, h: &Host, f: &HostFacts) -> Option<String> {
@@ -366,51 +259,5 @@ fn check_marker(j: &mut Journal, h: &Host, f: &HostFacts) -> Option<String> {
                 other.unwrap_or_else(|| "none".into())
             ))
         }
-    }
-}
-
-fn finish(
-    order: &[String],
-    run: String,
-    phases: &[&dyn Phase],
-    t: Tally,
-    opts: &Options,
-    journal: &Mutex<Journal>,
-    exit_code: u8,
-) -> Outcome {
-    let Tally {
-        out,
-        counts,
-        stopped,
-        nothing_changed,
-        mut notes,
-        warned,
-    } = t;
-    notes.extend(
-        warned
-            .into_iter()
-            .map(|(w, on)| format!("warning: {w} ({})", on.join(", "))),
-    );
-    let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
-    j.finished = counts.failed == 0 && stopped.is_none();
-    if let Err(e) = journal::save(&opts.journal_path, &j) {
-        notes.push(e);
-    }
-    Outcome {
-        run,
-        phases: phases.iter().map(|p| p.name()).collect(),
-        hosts: {
-            // Inventory order, not name order (lab-10 after lab-9).
-            let mut hosts: Vec<HostOutcome> = out.into_values().collect();
-            hosts.sort_by_key(|h| order.iter().position(|n| *n == h.host));
-            hosts
-        },
-        counts,
-        stopped,
-        nothing_changed,
-        notes,
-        journal: opts.journal_path.display().to_string(),
-        ready: None,
-        exit_code,
     }
 }
