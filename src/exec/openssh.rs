@@ -166,29 +166,31 @@ impl SshTransport {
     /// `ssh -L`: connections to `listen` on this machine reach `connect` as `host` sees it, over
     /// the host's master, for as long as the master lives (groundup kubeconfig --tunnel).
     pub async fn forward_local(&self, host: &Host, listen: SocketAddr, connect: SocketAddr) -> Result<(), ExecError> {
-        let session = self.session(host).await?;
-        session
-            .request_port_forward(openssh::ForwardType::Local, listen, connect)
-            .await
-            .map_err(|e| ExecError::Disconnected {
-                target: target(host),
-                what: format!("forward {listen} to {connect}"),
-                detail: error_chain(&e),
-            })
+        self.forward(host, listen, connect, true).await
     }
 
     /// Ends a forward [`Self::forward_local`] opened. Closing a master only stops it listening
     /// for new clients: a forward of its own would outlive groundup until the master's idle end.
     pub async fn close_forward(&self, host: &Host, listen: SocketAddr, connect: SocketAddr) -> Result<(), ExecError> {
+        self.forward(host, listen, connect, false).await
+    }
+
+    async fn forward(&self, host: &Host, listen: SocketAddr, connect: SocketAddr, open: bool) -> Result<(), ExecError> {
         let session = self.session(host).await?;
-        session
-            .close_port_forward(openssh::ForwardType::Local, listen, connect)
-            .await
-            .map_err(|e| ExecError::Disconnected {
-                target: target(host),
-                what: format!("close the forward of {listen}"),
-                detail: error_chain(&e),
-            })
+        let kind = openssh::ForwardType::Local;
+        let done = if open {
+            session.request_port_forward(kind, listen, connect).await
+        } else {
+            session.close_port_forward(kind, listen, connect).await
+        };
+        done.map_err(|e| ExecError::Disconnected {
+            target: target(host),
+            what: format!(
+                "{} the forward of {listen} to {connect}",
+                if open { "open" } else { "close" }
+            ),
+            detail: error_chain(&e),
+        })
     }
 
     /// Copies a remote file to `to` (created 0600, never left half-written: a failed copy is
