@@ -8,9 +8,10 @@
 //! - `membership`, on every host with kubelet.conf: the Node names the API lists with kubelet's
 //!   own credentials, so a join is done when the API says so, not when a file exists (issue 10).
 //!
-//! Each first waits (at most [`SETTLE_SECS`]) for the API while a restart is under way on the
-//! host: kubelet started, or the API server's manifest changed, within [`RECENT_SECS`] (a boot
-//! after a power cut, an upgrade's kubelet or static pods, a renewal). A restart groundup caused,
+//! On a control plane, each first waits (at most [`SETTLE_SECS`]) for the API while a restart is
+//! under way there: kubelet started, or the API server's manifest changed, within [`RECENT_SECS`]
+//! (a boot after a power cut, an upgrade's kubelet or static pods, a renewal); never while a
+//! restore has parked the manifest, when the API is down on purpose. A restart groundup caused,
 //! or one minutes old, never fails a run; an API down for longer is reported at once (issue 21,
 //! defects 3 and 4).
 
@@ -35,14 +36,15 @@ const OBJECTS: &str = "{range .items[*]}{.kind}{\"\\t\"}{.metadata.namespace}{\"
 pub const RECENT_SECS: u64 = 300;
 pub const SETTLE_SECS: u64 = 150;
 
-/// Shell: when kubelet started, or `manifest` changed, within [`RECENT_SECS`], runs `probe` every
-/// 2 s until it succeeds or [`SETTLE_SECS`] pass. Prints nothing.
+/// Shell: on a host whose API server runs from `manifest` (never while a restore has parked it),
+/// when kubelet started, or `manifest` changed, within [`RECENT_SECS`], runs `probe` every 2 s
+/// until it succeeds or [`SETTLE_SECS`] pass. Prints nothing.
 fn settle(manifest: &str, probe: &str) -> String {
     format!(
         "_now=$(date +%s); _up=$(cut -d. -f1 /proc/uptime); \
          _ks=$(systemctl show -p ActiveEnterTimestampMonotonic --value kubelet 2>/dev/null); \
          _ka=$(( _up - ${{_ks:-0}} / 1000000 )); _ma=$(( _now - $(stat -c %Y {manifest} 2>/dev/null || echo 0) )); \
-         if systemctl is-active -q kubelet && {{ [ \"$_ka\" -lt {RECENT_SECS} ] || [ \"$_ma\" -lt {RECENT_SECS} ]; }}; then \
+         if [ -f {manifest} ] && systemctl is-active -q kubelet && {{ [ \"$_ka\" -lt {RECENT_SECS} ] || [ \"$_ma\" -lt {RECENT_SECS} ]; }}; then \
          _end=$(( _now + {SETTLE_SECS} )); \
          until {probe} >/dev/null 2>&1 || [ \"$(date +%s)\" -ge \"$_end\" ]; do sleep 2; done; fi; "
     )
