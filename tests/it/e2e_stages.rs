@@ -182,16 +182,11 @@ const MEMBER_TLS: &str =
 #[test]
 fn external_etcd_with_real_kubeadm() {
     const S: &str = "external-etcd";
-    let Some(Stage {
-        _turn,
-        kit,
-        version,
-        dir,
-    }) = begin(S, 24, &["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"])
-    else {
+    // Held to the end: the stage's turn.
+    let Some(st) = begin(S, 24, &["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"]) else {
         return;
     };
-    let d = dir.as_path();
+    let (kit, version, d) = (st.kit.clone(), st.version.clone(), st.dir.as_path());
     let etcd = r#"["etcd"]"#;
     let hosts = [
         (20, etcd),
@@ -338,16 +333,11 @@ fn members(d: &Path, inv: &Path, cp: &str) -> String {
 #[test]
 fn ha_control_planes_replaced_live_and_dead() {
     const S: &str = "ha-replace";
-    let Some(Stage {
-        _turn,
-        kit,
-        version,
-        dir,
-    }) = begin(S, 24, &["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"])
-    else {
+    // Held to the end: the stage's turn.
+    let Some(st) = begin(S, 24, &["lab-20", "lab-21", "lab-22", "lab-23", "lab-24"]) else {
         return;
     };
-    let d = dir.as_path();
+    let (kit, version, d) = (st.kit.clone(), st.version.clone(), st.dir.as_path());
     let cp = r#"["control-plane", "etcd"]"#;
     let w = r#"["worker"]"#;
     let write = |cps: &[u32]| {
@@ -511,16 +501,11 @@ fn a_real_minor_upgrade_in_one_run() {
         );
         return;
     }
-    let Some(Stage {
-        _turn,
-        kit,
-        version,
-        dir,
-    }) = begin(S, 19, &["lab-16", "lab-17", "lab-18"])
-    else {
+    // Held to the end: the stage's turn.
+    let Some(st) = begin(S, 19, &["lab-16", "lab-17", "lab-18"]) else {
         return;
     };
-    let d = dir.as_path();
+    let (kit, version, d) = (st.kit.clone(), st.version.clone(), st.dir.as_path());
     let w = r#"["worker"]"#;
     let hosts = [(16, r#"["control-plane", "etcd"]"#), (17, w), (18, w)];
     let inv = inventory(d, "e2e-upgrade", &version, &kit, &hosts, "");
@@ -537,16 +522,11 @@ fn a_real_minor_upgrade_in_one_run() {
 fn a_class_of_three_real_clusters_at_once() {
     const S: &str = "class";
     let hosts = ["lab-20", "lab-21", "lab-22", "lab-23", "lab-24", "lab-25"];
-    let Some(Stage {
-        _turn,
-        kit,
-        version,
-        dir,
-    }) = begin(S, 25, &hosts)
-    else {
+    // Held to the end: the stage's turn.
+    let Some(st) = begin(S, 25, &hosts) else {
         return;
     };
-    let d = dir.as_path();
+    let (kit, version, d) = (st.kit.clone(), st.version.clone(), st.dir.as_path());
     let s = &lab().hosts[0].ssh;
     let list: Vec<String> = (20..=25)
         .map(|i| {
@@ -638,16 +618,11 @@ fn vip_moves_when_its_holder_dies() {
         );
         return;
     };
-    let Some(Stage {
-        _turn,
-        kit,
-        version,
-        dir,
-    }) = begin(S, 23, &["lab-20", "lab-21", "lab-22", "lab-23"])
-    else {
+    // Held to the end: the stage's turn.
+    let Some(st) = begin(S, 23, &["lab-20", "lab-21", "lab-22", "lab-23"]) else {
         return;
     };
-    let d = dir.as_path();
+    let (kit, version, d) = (st.kit.clone(), st.version.clone(), st.dir.as_path());
     let kit = kit_with(d, &kit, &[kube_vip]);
     let cp = r#"["control-plane", "etcd"]"#;
     let hosts = [(20, cp), (21, cp), (22, cp), (23, r#"["worker"]"#)];
